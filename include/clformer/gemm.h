@@ -1,0 +1,23 @@
+/* Row-major GEMM on the device's queue: C = alpha * op(A) op(B) + beta * C, through CLBlast.
+ * Offsets and leading dimensions are in floats. */
+#ifndef CLFORMER_GEMM_H
+#define CLFORMER_GEMM_H
+
+#include <stdbool.h>
+
+#include "clformer/device.h"
+
+typedef struct clf_gemm_args {
+    bool trans_a, trans_b;
+    size_t m, n, k;
+    float alpha, beta;
+    cl_mem a; size_t a_off, lda; /* op(A) [m, k] */
+    cl_mem b; size_t b_off, ldb; /* op(B) [k, n] */
+    cl_mem c; size_t c_off, ldc; /* C [m, n] */
+    /* strided batch: batch > 1 repeats the product with each operand advanced by its stride */
+    size_t batch, stride_a, stride_b, stride_c;
+} clf_gemm_args;
+
+clf_status clf_gemm(clf_device *dev, const clf_gemm_args *g);
+
+#endif

@@ -1,0 +1,7 @@
+/* The subcommands of clformer: each lives in its own cmd_<name>.c and returns the exit code. */
+#ifndef CLFORMER_CLI_COMMANDS_H
+#define CLFORMER_CLI_COMMANDS_H
+
+int cmd_devices(int argc, char **argv);
+
+#endif
