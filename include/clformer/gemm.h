@@ -1,5 +1,6 @@
 /* Row-major GEMM on the device's queue: C = alpha * op(A) op(B) + beta * C, through CLBlast.
- * Offsets and leading dimensions are in floats. */
+ * Offsets, leading dimensions and strides are in floats; a leading dimension of 0 means dense.
+ * beta = 0 never reads C (NaN there does not propagate), as BLAS; k = 0 gives beta * C. */
 #ifndef CLFORMER_GEMM_H
 #define CLFORMER_GEMM_H
 

@@ -100,3 +100,10 @@ int cli_parse(const cli_command *cmd, int argc, char **argv, const char **positi
     if (n_positional) *n_positional = np;
     return 0;
 }
+
+const char *cli_plain(const char *msg) {
+    const char *colon = strstr(msg, ".c:");
+    if (!colon) return msg;
+    const char *rest = strstr(colon + 3, ": ");
+    return rest && rest - colon < 12 ? rest + 2 : msg;
+}

@@ -33,4 +33,7 @@ void cli_usage(FILE *out, const cli_command *cmd);
 /* Print "clformer CMD: error: <msg>" to stderr; returns the exit code to use (1). */
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* A library message without its "file.c:NN: " origin, for errors about the user's own input. */
+const char *cli_plain(const char *msg);
+
 #endif

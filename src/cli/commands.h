@@ -3,5 +3,9 @@
 #define CLFORMER_CLI_COMMANDS_H
 
 int cmd_devices(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_grad(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 #endif

@@ -12,6 +12,10 @@ typedef struct {
 
 static const subcommand commands[] = {
     {"devices", cmd_devices, "list OpenCL devices and their capabilities"},
+    {"train", cmd_train, "train a Transformer (no flags: the reverse task on a small model)"},
+    {"eval", cmd_eval, "held-out loss, perplexity, accuracy and exact match of a checkpoint"},
+    {"generate", cmd_generate, "translate lines (encdec) or continue a prompt (decoder)"},
+    {"grad", cmd_grad, "one forward and backward pass on a batch file; dump loss, logits, gradients"},
 };
 
 static void usage(FILE *out) {

@@ -1,0 +1,124 @@
+/* Element-wise kernels: the residual add with inverted dropout (forward and backward), axpy and
+ * scale. Each op has a body kernel, where work-item g handles elements 4g..4g+3 with one Philox
+ * block and no bounds check (the host launches only whole work-groups of whole groups of four),
+ * and a _tail kernel, one element per work-item with a bounds check, for the rest; the tail kernel
+ * over all of n is the scalar path. Both give the same mask: word i % 4 of block i / 4.
+ * The body is written with scalars, not float4: PoCL vectorizes a kernel across work-items only when
+ * it has no vector types and no bounds branch (float4 arithmetic made the dropout body 10x slower). */
+#include "common.cl"
+
+/* No fused multiply-add contraction: the same bits from body and tail and on every device. */
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifndef WG
+#define WG 64
+#endif
+#ifndef DROP /* 0: p == 0, no Philox at all */
+#define DROP 1
+#endif
+#ifndef ACC /* residual_dropout_fwd: add x; residual_dropout_bwd: accumulate into dx */
+#define ACC 1
+#endif
+
+/* Calls inside the work-item loop stop PoCL from vectorizing it: inline everything. */
+#define ALWAYS inline __attribute__((always_inline))
+#define REQD __attribute__((reqd_work_group_size(WG, 1, 1)))
+
+/* The dropout a kernel applies: mask index of element 0, site, step, seed halves, threshold, 1/(1-p). */
+#define DROP_PARAMS uint mask0, uint site, uint step, uint seed_lo, uint seed_hi, uint threshold, float scale
+#define DROP_ARGS mask0, site, step, seed_lo, seed_hi, threshold, scale
+
+#if DROP
+/* The Philox block of body work-item g (mask0 is a multiple of 4). */
+ALWAYS uint4 drop_block(uint g, DROP_PARAMS) {
+    return philox4x32_10((uint4)((mask0 >> 2) + g, site, step, 0u), (uint2)(seed_lo, seed_hi));
+}
+/* One word of that block as a multiplier, decided as clf_dropout_keep decides it. */
+ALWAYS float drop_word(uint w, uint threshold, float scale) { return (w >> 8) >= threshold ? scale : 0.0f; }
+/* The multiplier of element i on its own (the tail). */
+ALWAYS float drop_one(uint i, DROP_PARAMS) {
+    return clf_dropout_keep(mask0 + i, site, step, (uint2)(seed_lo, seed_hi), threshold) ? scale : 0.0f;
+}
+#else
+ALWAYS uint4 drop_block(uint g, DROP_PARAMS) { return (uint4)(0u); }
+ALWAYS float drop_word(uint w, uint threshold, float scale) { return 1.0f; }
+ALWAYS float drop_one(uint i, DROP_PARAMS) { return 1.0f; }
+#endif
+
+/* ---- y = x + drop(s) (y = drop(s) without ACC); y may alias x or s ---- */
+
+ALWAYS void fwd_elem(__global float *y, __global const float *x, __global const float *s, uint i, float m) {
+#if ACC
+    y[i] = x[i] + s[i] * m;
+#else
+    y[i] = s[i] * m;
+#endif
+}
+
+__kernel REQD void residual_dropout_fwd(__global float *y, __global const float *x, __global const float *s,
+                                        DROP_PARAMS) {
+    uint g = get_global_id(0), i = 4u * g;
+    uint4 r = drop_block(g, DROP_ARGS);
+    fwd_elem(y, x, s, i, drop_word(r.x, threshold, scale));
+    fwd_elem(y, x, s, i + 1u, drop_word(r.y, threshold, scale));
+    fwd_elem(y, x, s, i + 2u, drop_word(r.z, threshold, scale));
+    fwd_elem(y, x, s, i + 3u, drop_word(r.w, threshold, scale));
+}
+
+__kernel REQD void residual_dropout_fwd_tail(__global float *y, __global const float *x, __global const float *s,
+                                             uint start, uint n, DROP_PARAMS) {
+    uint i = start + (uint)get_global_id(0);
+    if (i < n) fwd_elem(y, x, s, i, drop_one(i, DROP_ARGS));
+}
+
+/* ---- dx += dy (with ACC), ds += drop(dy): the mask regenerated from the same indices ---- */
+
+ALWAYS void bwd_elem(__global float *dx, __global float *ds, __global const float *dy, uint i, float m) {
+    float g = dy[i];
+#if ACC
+    dx[i] += g;
+#endif
+    ds[i] += g * m;
+}
+
+__kernel REQD void residual_dropout_bwd(__global float *dx, __global float *ds, __global const float *dy,
+                                        DROP_PARAMS) {
+    uint g = get_global_id(0), i = 4u * g;
+    uint4 r = drop_block(g, DROP_ARGS);
+    bwd_elem(dx, ds, dy, i, drop_word(r.x, threshold, scale));
+    bwd_elem(dx, ds, dy, i + 1u, drop_word(r.y, threshold, scale));
+    bwd_elem(dx, ds, dy, i + 2u, drop_word(r.z, threshold, scale));
+    bwd_elem(dx, ds, dy, i + 3u, drop_word(r.w, threshold, scale));
+}
+
+__kernel REQD void residual_dropout_bwd_tail(__global float *dx, __global float *ds, __global const float *dy,
+                                             uint start, uint n, DROP_PARAMS) {
+    uint i = start + (uint)get_global_id(0);
+    if (i < n) bwd_elem(dx, ds, dy, i, drop_one(i, DROP_ARGS));
+}
+
+/* ---- dst += alpha * src (axpy), dst = alpha * src (scale) ---- */
+
+ALWAYS void axpy_elem(__global float *dst, __global const float *src, uint i, float alpha) {
+    dst[i] += alpha * src[i];
+}
+ALWAYS void scale_elem(__global float *dst, __global const float *src, uint i, float alpha) {
+    dst[i] = alpha * src[i];
+}
+
+#define BINARY_KERNELS(op)                                                                              \
+    __kernel REQD void op##_f32(__global float *dst, __global const float *src, float alpha) {          \
+        uint i = 4u * (uint)get_global_id(0);                                                           \
+        op##_elem(dst, src, i, alpha);                                                                  \
+        op##_elem(dst, src, i + 1u, alpha);                                                             \
+        op##_elem(dst, src, i + 2u, alpha);                                                             \
+        op##_elem(dst, src, i + 3u, alpha);                                                             \
+    }                                                                                                   \
+    __kernel REQD void op##_f32_tail(__global float *dst, __global const float *src, uint start, uint n, \
+                                     float alpha) {                                                     \
+        uint i = start + (uint)get_global_id(0);                                                        \
+        if (i < n) op##_elem(dst, src, i, alpha);                                                       \
+    }
+
+BINARY_KERNELS(axpy)
+BINARY_KERNELS(scale)

@@ -1,0 +1,342 @@
+/* clformer train: the main job. Trains on a built-in task or a file, shows progress, logs metrics,
+ * evaluates on held-out data, saves resumable checkpoints, and plots the loss at the end. */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clformer/checkpoint.h"
+#include "clformer/model.h"
+#include "commands.h"
+#include "options.h"
+#include "plot.h"
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) { g_stop = sig; }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The preset behind the defaults: "small" trains the built-in tasks in minutes on a CPU (the
+ * configuration measured in FINDINGS.md), "spec" is SPEC's model and the paper's optimizer. */
+static int apply_preset(const char *name, clf_train_options *o) {
+    clf_train_options_default(o);
+    if (!strcmp(name, "spec")) return 0;
+    if (strcmp(name, "small") != 0) return cli_fail("train", "--preset must be small or spec, got '%s'", name);
+    o->model.d_model = 64;
+    o->model.n_heads = 4;
+    o->model.d_ff = 256;
+    o->model.n_enc_layers = 1;
+    o->model.n_dec_layers = 1;
+    o->model.dropout = 0.0f;
+    o->model.max_len = 64;
+    o->steps = 1200;
+    o->batch_tokens = 800;
+    o->schedule = (clf_schedule){CLF_SCHEDULE_COSINE, 1.0, 200, 2e-3, 0.0, 1200, 64};
+    return 0;
+}
+
+typedef struct metrics {
+    double *x, *loss, *ex, *eloss;
+    size_t n, cap, ne, cape;
+} metrics;
+
+static void push(double **a, double **b, size_t *n, size_t *cap, double x, double y) {
+    if (*n == *cap) {
+        size_t c = *cap ? 2 * *cap : 256;
+        double *na = realloc(*a, c * sizeof **a), *nb = realloc(*b, c * sizeof **b);
+        if (na) *a = na;
+        if (nb) *b = nb;
+        if (!na || !nb) return;
+        *cap = c;
+    }
+    (*a)[*n] = x;
+    (*b)[*n] = y;
+    (*n)++;
+}
+
+static int mkdir_p(const char *path) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void fmt_time(double s, char *out, size_t n) {
+    if (!isfinite(s) || s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(out, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(out, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void print_memory(const clf_memory_report *m) {
+    double mib = 1.0 / (1 << 20);
+    printf("device memory: peak %.2f MiB = parameters %.2f + gradients %.2f + AdamW state %.2f + activations %.2f "
+           "+ activation gradients %.2f + workspace %.2f + inputs %.2f MiB; %zu launches per step\n",
+           (double)m->peak * mib, (double)m->params * mib, (double)m->grads * mib, (double)m->optimizer * mib,
+           (double)m->activations * mib, (double)m->activation_grads * mib, (double)m->workspace * mib,
+           (double)m->inputs * mib, m->launches_per_step);
+}
+
+/* Model flags given with --resume must agree with the checkpoint's configuration. */
+static int check_resume_flags(int argc, char **argv, const char *path, const clf_config *want) {
+    clf_st_file *f;
+    clf_config have;
+    if (clf_checkpoint_open(path, &f, &have) != CLF_OK) return cli_fail("train", "%s", clf_errmsg());
+    clf_st_close(f);
+    static const char *fields[] = {"arch", "vocab-size", "d-model", "n-heads", "d-ff", "n-enc-layers",
+                                   "n-dec-layers", "max-len", "norm", "activation", "ln-eps", "dropout", "tie-embeddings"};
+    bool any = false;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) any |= cli_given(argc, argv, fields[i]);
+    if (any && clf_config_compare(want, &have) != CLF_OK)
+        return cli_fail("train", "--resume %s: %s (leave the model flags out to use the checkpoint's)", path,
+                        cli_plain(clf_errmsg()));
+    return 0;
+}
+
+int cmd_train(int argc, char **argv) {
+    const char *preset = cli_peek(argc, argv, "preset");
+    clf_train_options o;
+    if (apply_preset(preset ? preset : "small", &o)) return 2;
+    cli_model_flags mf;
+    cli_model_flags_from(&mf, &o.model);
+    long steps = o.steps, batch_tokens = o.batch_tokens, accum = o.accum, seed = (long)o.seed, warmup = o.schedule.warmup;
+    long eval_every = 100, save_every = 0, log_every = 50, samples = 5, max_bad = o.max_bad_steps;
+    double ls = o.label_smoothing, lr = o.schedule.lr_max, lr_min = o.schedule.lr_min, scale = o.schedule.scale;
+    double beta1 = o.beta1, beta2 = o.beta2, eps = o.eps, wd = o.weight_decay, clip = o.clip;
+    const char *schedule = clf_schedule_name(o.schedule.kind), *device = NULL, *out = "clformer-run", *resume = NULL;
+    const char *task = o.task, *data = NULL, *preset_flag = preset ? preset : "small";
+    cli_opt opts[64];
+    size_t n = 0;
+    opts[n++] = (cli_opt){"preset", CLI_STRING, &preset_flag, "small|spec", "defaults: a small model that learns the built-in tasks in minutes, or SPEC's model", 1, 0};
+    n += cli_model_opts(&mf, opts + n);
+    const cli_opt rest[] = {
+        {"task", CLI_STRING, &task, "NAME", "built-in task: reverse, sort, add, copy", 1, 0},
+        {"data", CLI_STRING, &data, "FILE", "train on a file instead: TSV pairs (encdec) or text (decoder)", 1, 0},
+        {"steps", CLI_INT, &steps, "N", "total optimizer steps of the run (a resumed run continues to N)", 1, 1e12},
+        {"batch-tokens", CLI_INT, &batch_tokens, "N", "token budget of a batch (batch x longest sequence)", 1, 1e9},
+        {"accum", CLI_INT, &accum, "N", "micro-batches accumulated per step", 1, 1024},
+        {"seed", CLI_INT, &seed, "N", "initialisation, data order and dropout", 0, 9.2e18},
+        {"label-smoothing", CLI_FLOAT, &ls, "X", "label smoothing of the loss", 0, 0.999},
+        {"schedule", CLI_STRING, &schedule, "noam|cosine|constant", "learning-rate schedule", 1, 0},
+        {"lr", CLI_FLOAT, &lr, "X", "peak learning rate (cosine, constant)", 0, 10},
+        {"lr-min", CLI_FLOAT, &lr_min, "X", "final learning rate (cosine)", 0, 10},
+        {"warmup", CLI_INT, &warmup, "N", "warm-up steps (noam, cosine)", 0, 1e12},
+        {"noam-scale", CLI_FLOAT, &scale, "X", "noam's scale factor", 0, 1e6},
+        {"beta1", CLI_FLOAT, &beta1, "X", "AdamW beta1", 0, 0.999999},
+        {"beta2", CLI_FLOAT, &beta2, "X", "AdamW beta2", 0, 0.999999},
+        {"adam-eps", CLI_FLOAT, &eps, "X", "AdamW epsilon", 0, 1},
+        {"weight-decay", CLI_FLOAT, &wd, "X", "decoupled weight decay (2-D weights only)", 0, 10},
+        {"clip", CLI_FLOAT, &clip, "X", "clip the gradient's global norm to X (0: off)", 0, 1e12},
+        {"max-bad-steps", CLI_INT, &max_bad, "N", "stop after N non-finite steps in a row", 1, 1e9},
+        {"device", CLI_STRING, &device, "SPEC", "device: P:D, gpu, cpu, any or part of its name", 1, 0},
+        {"out", CLI_STRING, &out, "DIR", "folder for checkpoints, metrics.csv and loss.svg", 1, 0},
+        {"resume", CLI_STRING, &resume, "CHECKPOINT", "continue a run saved in this checkpoint", 1, 0},
+        {"eval-every", CLI_INT, &eval_every, "N", "held-out loss every N steps (0: only at the end)", 0, 1e12},
+        {"save-every", CLI_INT, &save_every, "N", "checkpoint every N steps (0: only at the end)", 0, 1e12},
+        {"log-every", CLI_INT, &log_every, "N", "a log line every N steps when not on a terminal", 1, 1e12},
+        {"samples", CLI_INT, &samples, "N", "held-out translations shown at the end", 0, 100},
+    };
+    memcpy(opts + n, rest, sizeof rest);
+    n += sizeof rest / sizeof rest[0];
+    const cli_command cmd = {"train", "Train the Transformer. With no flags: the reverse task on a small model.", "[options]",
+                             opts, n};
+    int rc = cli_parse(&cmd, argc, argv, NULL, 0, NULL);
+    if (rc) return rc == 1 ? 0 : 2;
+    if (cli_model_flags_to("train", &mf, &o.model)) return 2;
+    if (clf_schedule_parse(schedule, &o.schedule.kind) != CLF_OK) return cli_fail("train", "%s", cli_plain(clf_errmsg())) + 1;
+    o.task = task;
+    o.data = data;
+    o.steps = steps;
+    o.batch_tokens = (int)batch_tokens;
+    o.accum = (int)accum;
+    o.seed = (uint64_t)seed;
+    o.label_smoothing = (float)ls;
+    o.schedule.lr_max = lr;
+    o.schedule.lr_min = lr_min;
+    o.schedule.warmup = warmup;
+    o.schedule.scale = scale;
+    o.beta1 = (float)beta1;
+    o.beta2 = (float)beta2;
+    o.eps = (float)eps;
+    o.weight_decay = (float)wd;
+    o.clip = (float)clip;
+    o.max_bad_steps = (int)max_bad;
+    o.resume = resume;
+    if (resume && check_resume_flags(argc, argv, resume, &o.model)) return 2;
+    if (mkdir_p(out) != 0) return cli_fail("train", "cannot create the output folder %s: %s", out, strerror(errno));
+
+    clf_device *dev;
+    if (cli_open_device("train", device, &dev)) return 1;
+    double t_start = now_s();
+    clf_trainer *t;
+    if (clf_trainer_new(dev, &o, &t) != CLF_OK) {
+        int r = cli_fail("train", "%s", clf_errmsg());
+        clf_device_free(dev);
+        return r;
+    }
+    const clf_config *c = clf_trainer_config(t);
+    printf("device: %s\n", clf_device_get_info(dev)->name);
+    printf("model: %s, d_model %d, %d heads, d_ff %d, %d+%d layers, %s-norm, %s, dropout %g, %zu parameters\n",
+           clf_arch_name(c->arch), c->d_model, c->n_heads, c->d_ff, c->arch == CLF_ARCH_ENCDEC ? c->n_enc_layers : 0,
+           c->n_dec_layers, clf_norm_name(c->norm), clf_activation_name(c->activation), c->dropout,
+           clf_trainer_model(t)->layout.total);
+    long start = clf_trainer_step(t);
+    if (start > 0) printf("resumed from %s at step %ld\n", resume, start);
+    fflush(stdout);
+
+    char csv_path[4200], last[4200], svg[4200];
+    snprintf(csv_path, sizeof csv_path, "%s/metrics.csv", out);
+    snprintf(last, sizeof last, "%s/last.safetensors", out);
+    snprintf(svg, sizeof svg, "%s/loss.svg", out);
+    FILE *csv = fopen(csv_path, start > 0 ? "a" : "w");
+    if (!csv) {
+        clf_trainer_free(t);
+        clf_device_free(dev);
+        return cli_fail("train", "cannot write %s: %s", csv_path, strerror(errno));
+    }
+    if (ftell(csv) == 0) fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,skipped,eval_loss,eval_token_accuracy\n");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    bool tty = isatty(STDERR_FILENO);
+    metrics mt = {0};
+    clf_status st = CLF_OK;
+    double t_first = 0, t_window = now_s();
+    long tok_window = 0, tok_total = 0, window_steps = 0;
+    clf_step_report rep;
+    for (long step = start + 1; step <= o.steps && !g_stop; step++) {
+        st = clf_trainer_run_step(t, &rep);
+        if (step == start + 1) t_first = now_s() - t_start;
+        bool last_step = step == o.steps || g_stop;
+        if (st == CLF_OK && last_step) {
+            clf_step_report tail;
+            st = clf_trainer_flush(t, &tail);
+            if (rep.step == 0) rep = tail;
+            else if (tail.step) { /* two reports: log the earlier now, the last below */
+                tok_window += rep.tokens;
+                rep = tail;
+            }
+        }
+        if (st != CLF_OK || rep.step == 0) {
+            if (st != CLF_OK) break;
+            continue;
+        }
+        tok_window += rep.tokens;
+        tok_total += rep.tokens;
+        window_steps++;
+        double now = now_s(), tps = tok_window / fmax(now - t_window, 1e-9);
+        double eta = (double)(o.steps - rep.step) * (now - t_window) / (double)window_steps;
+        push(&mt.x, &mt.loss, &mt.n, &mt.cap, (double)rep.step, rep.loss);
+        double eval_loss = NAN, eval_acc = NAN;
+        if (eval_every > 0 && rep.step % eval_every == 0 && !last_step) {
+            clf_eval_report ev;
+            st = clf_trainer_evaluate(t, false, &ev);
+            if (st != CLF_OK) break;
+            eval_loss = ev.loss;
+            eval_acc = ev.token_accuracy;
+            push(&mt.ex, &mt.eloss, &mt.ne, &mt.cape, (double)rep.step, ev.loss);
+        }
+        fprintf(csv, "%ld,%.6f,%.6g,%.6f,%.1f,%d,", rep.step, rep.loss, rep.lr, rep.grad_norm, tps, rep.skipped);
+        if (isfinite(eval_loss)) fprintf(csv, "%.6f,%.6f\n", eval_loss, eval_acc);
+        else fprintf(csv, ",\n");
+        char eta_s[32];
+        fmt_time(eta, eta_s, sizeof eta_s);
+        if (rep.skipped)
+            fprintf(stderr, "%sstep %ld skipped: non-finite loss or gradient norm (%ld in a row)\n", tty ? "\r\033[K" : "",
+                    rep.step, rep.bad_in_a_row);
+        if (tty) {
+            int width = 24, fill = (int)((double)width * (double)rep.step / (double)o.steps);
+            fprintf(stderr, "\r\033[K[%.*s%*s] step %ld/%ld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %s", fill,
+                    "========================", width - fill, "", rep.step, o.steps, rep.loss, rep.lr, rep.grad_norm, tps,
+                    eta_s);
+            if (isfinite(eval_loss)) fprintf(stderr, "  eval %.4f", eval_loss);
+            fflush(stderr);
+        } else if (rep.step % log_every == 0 || last_step || isfinite(eval_loss)) {
+            printf("step %ld/%ld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %s", rep.step, o.steps, rep.loss, rep.lr,
+                   rep.grad_norm, tps, eta_s);
+            if (isfinite(eval_loss)) printf("  eval loss %.4f  token accuracy %.1f%%", eval_loss, 100 * eval_acc);
+            printf("\n");
+            fflush(stdout);
+        }
+        if (now - t_window > 5) { /* a moving window for tokens/s */
+            t_window = now;
+            tok_window = 0;
+            window_steps = 0;
+        }
+        if (save_every > 0 && rep.step % save_every == 0 && !last_step) {
+            char path[4200];
+            snprintf(path, sizeof path, "%s/step-%ld.safetensors", out, rep.step);
+            st = clf_trainer_save(t, path);
+            if (st == CLF_OK) st = clf_trainer_save(t, last);
+            if (st != CLF_OK) break;
+        }
+    }
+    if (tty) fprintf(stderr, "\n");
+    fclose(csv);
+    double train_s = now_s() - t_start;
+    int exit_code = 0;
+    if (st != CLF_OK) {
+        cli_fail("train", "%s", clf_errmsg());
+        exit_code = 1;
+        if (st == CLF_ERR_NUMERIC) { /* keep the last good weights */
+            if (clf_trainer_save(t, last) == CLF_OK) fprintf(stderr, "saved the last good state to %s\n", last);
+        }
+    } else {
+        if (clf_trainer_save(t, last) != CLF_OK) {
+            exit_code = cli_fail("train", "%s", clf_errmsg());
+        } else if (g_stop) {
+            printf("interrupted at step %ld: saved %s (continue with --resume %s)\n", clf_trainer_step(t), last, last);
+            exit_code = 130;
+        } else {
+            printf("saved %s\n", last);
+        }
+    }
+    if (exit_code == 0) {
+        clf_eval_report ev;
+        if (clf_trainer_evaluate(t, true, &ev) != CLF_OK) {
+            exit_code = cli_fail("train", "%s", clf_errmsg());
+        } else {
+            push(&mt.ex, &mt.eloss, &mt.ne, &mt.cape, (double)clf_trainer_step(t), ev.loss);
+            printf("held-out: loss %.4f  perplexity %.3f  token accuracy %.2f%%  (%ld sequences)\n", ev.loss,
+                   ev.perplexity, 100 * ev.token_accuracy, ev.sequences);
+            if (ev.exact_match >= 0) printf("exact match: %.1f%%\n", 100 * ev.exact_match);
+            enum { W = 200 };
+            static char s[100][W], g[100][W], y[100][W];
+            int got = 0;
+            if (samples > 0 && clf_trainer_samples(t, (int)samples, W, &s[0][0], &g[0][0], &y[0][0], &got) == CLF_OK)
+                for (int i = 0; i < got; i++)
+                    printf("  %-16s -> %-16s %s %s\n", s[i], y[i], strcmp(g[i], y[i]) ? "!=" : "==", g[i]);
+        }
+        long trained = clf_trainer_step(t) - start;
+        printf("trained %ld steps in %.1f s (first step after %.2f s), %.0f target tokens/s\n", trained, train_s,
+               t_first, (double)tok_total / fmax(train_s - t_first, 1e-9));
+        clf_memory_report mem;
+        clf_trainer_memory(t, &mem);
+        print_memory(&mem);
+    }
+    plot_series ps[2] = {{"training loss", "#1f77b4", mt.x, mt.loss, mt.n}, {"held-out loss", "#d62728", mt.ex, mt.eloss, mt.ne}};
+    if (mt.n && plot_svg(svg, "clformer: loss", "step", "loss", ps, 2) != 0)
+        fprintf(stderr, "clformer train: warning: cannot write %s\n", svg);
+    free(mt.x), free(mt.loss), free(mt.ex), free(mt.eloss);
+    clf_trainer_free(t);
+    clf_device_free(dev);
+    return exit_code;
+}

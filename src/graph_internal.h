@@ -1,0 +1,78 @@
+/* The graph's insides, shared by the scheduler (graph.c) and the op table (graph_ops.c). */
+#ifndef CLFORMER_GRAPH_INTERNAL_H
+#define CLFORMER_GRAPH_INTERNAL_H
+
+#include "clformer/graph.h"
+
+typedef enum {
+    CLF_OP_EMBEDDING,
+    CLF_OP_LINEAR,
+    CLF_OP_LAYERNORM,
+    CLF_OP_ATTENTION,
+    CLF_OP_RESIDUAL,
+    CLF_OP_CROSS_ENTROPY,
+    CLF_OP_COUNT
+} clf_op_kind;
+
+typedef enum { CLF_T_ACTIVATION, CLF_T_PARAM, CLF_T_INPUT, CLF_T_CONST } clf_tensor_kind;
+
+struct clf_tensor {
+    char name[64];
+    clf_tensor_kind kind;
+    clf_rows rows;
+    int fixed_rows, cols;
+    bool is_int;
+    bool needs_grad;        /* a gradient flows into it */
+    size_t offset, goffset; /* bytes in the activation and gradient arenas */
+    cl_mem buf, grad;
+    bool owns_views;        /* buf/grad are views the graph created */
+};
+
+#define CLF_NODE_MAX_IN 5
+#define CLF_NODE_MAX_OUT 3
+
+typedef struct clf_node {
+    clf_op_kind op;
+    clf_tensor *in[CLF_NODE_MAX_IN];   /* unused slots NULL */
+    clf_tensor *out[CLF_NODE_MAX_OUT]; /* out[0] is the result the builder returns */
+    union {
+        float scale;                                        /* embedding */
+        clf_graph_act act;                                  /* linear */
+        float eps;                                          /* layernorm */
+        struct { int heads; bool causal; float p; } attn;   /* attention */
+        float p;                                            /* residual dropout */
+        struct { int pad; float smoothing; } xent;          /* cross-entropy */
+    } u;
+    int site; /* the dropout site: the node's index */
+} clf_node;
+
+struct clf_graph {
+    clf_device *dev;
+    clf_dims max;
+    clf_status status;
+    clf_tensor **tensors;
+    size_t n_tensors, cap_tensors;
+    clf_node *nodes;
+    size_t n_nodes, cap_nodes;
+    cl_mem arena, grad_arena, workspace;
+    size_t arena_bytes, grad_bytes, workspace_bytes, input_bytes;
+    bool planned, training;
+    size_t launches_forward, launches_backward;
+};
+
+/* Rows of t for a run's dims. */
+size_t clf_rows_of(const clf_tensor *t, const clf_dims *d);
+/* The sequence length behind a row kind (src_len or tgt_len; 1 otherwise). */
+int clf_seq_of(const clf_tensor *t, const clf_dims *d);
+
+/* The op table: what each op does forward and backward, and the scratch it needs at the max shape. */
+typedef struct clf_op {
+    const char *name;
+    clf_status (*forward)(clf_graph *g, const clf_node *n, const clf_run *r);
+    clf_status (*backward)(clf_graph *g, const clf_node *n, const clf_run *r);
+    size_t (*workspace_floats)(const clf_graph *g, const clf_node *n);
+} clf_op;
+
+extern const clf_op clf_ops[];
+
+#endif

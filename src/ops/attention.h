@@ -1,0 +1,59 @@
+/* Multi-head scaled dot-product attention, without the Q/K/V/O projections (SPEC, MHA).
+ * Head h owns columns [h*dh, (h+1)*dh) of d = heads * dh; S = Q_h K_h^T / sqrt(dh), masked keys
+ * are -inf, P = softmax(S) over keys (a row with every key masked is all zero), dropout on P,
+ * O = P_dropped V. Two paths with one contract:
+ *   fused (cl/attention.cl): tiles of K and V in local memory, online softmax, never writes the
+ *     tq x tk scores; saves the row log-sum-exp and recomputes P from it in backward;
+ *   materialized (cl/softmax.cl + GEMMs): scores and probabilities in memory, O(tq * tk) per head. */
+#ifndef CLFORMER_OPS_ATTENTION_H
+#define CLFORMER_OPS_ATTENTION_H
+
+#include <stddef.h>
+
+#include "clformer/device.h"
+
+/* Defined by ops/elementwise.h: { float p; uint64_t seed; uint32_t step, site; }. */
+typedef struct clf_dropout clf_dropout;
+
+typedef struct clf_attention_shape {
+    int batch, heads, tq, tk, dh;
+    int causal; /* query i sees keys j <= i; needs tq == tk */
+} clf_attention_shape;
+
+#define CLF_ATTENTION_MAX_DH 128
+
+/* q [b, tq, d], k and v [b, tk, d], o [b, tq, d], d = heads * dh, rows dense (row stride d).
+ * kmask int32 [b, tk] (1 attend, 0 masked) or NULL. lse [b, heads, tq] saved for backward
+ * (-inf on a row whose keys are all masked). drop may be NULL (no dropout). */
+size_t clf_attention_workspace_floats(const clf_attention_shape *s); /* fused backward scratch (D_i) */
+clf_status clf_attention_fwd(clf_device *dev, cl_mem o, cl_mem lse, cl_mem q, cl_mem k, cl_mem v, cl_mem kmask,
+                             const clf_attention_shape *s, const clf_dropout *drop);
+/* Accumulates dq += ..., dk += ..., dv += ... . dout, o [b, tq, d]; workspace per
+ * clf_attention_workspace_floats. */
+clf_status clf_attention_bwd(clf_device *dev, cl_mem dq, cl_mem dk, cl_mem dv, cl_mem dout, cl_mem q, cl_mem k,
+                             cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask, cl_mem workspace,
+                             const clf_attention_shape *s, const clf_dropout *drop);
+
+/* Materialized path: p [b, heads, tq, tk] holds the (undropped) probabilities for backward;
+ * workspace per clf_attention_matmul_workspace_floats. Same accumulate semantics. */
+size_t clf_attention_matmul_workspace_floats(const clf_attention_shape *s);
+clf_status clf_attention_matmul_fwd(clf_device *dev, cl_mem o, cl_mem p, cl_mem q, cl_mem k, cl_mem v, cl_mem kmask,
+                                    cl_mem workspace, const clf_attention_shape *s, const clf_dropout *drop);
+clf_status clf_attention_matmul_bwd(clf_device *dev, cl_mem dq, cl_mem dk, cl_mem dv, cl_mem dout, cl_mem q,
+                                    cl_mem k, cl_mem v, cl_mem p, cl_mem kmask, cl_mem workspace,
+                                    const clf_attention_shape *s, const clf_dropout *drop);
+
+/* Shared by both launchers: shape and dropout checks (CLF_ERR_INVALID_ARG naming the argument),
+ * and dropout as the six kernel arguments DROP_PARAMS of cl/attention.cl and cl/softmax.cl
+ * (threshold 0: off). */
+clf_status clf_attention_check(const char *fn, const clf_attention_shape *s, const clf_dropout *drop);
+typedef struct clf_attention_drop_args {
+    cl_uint threshold, seed_lo, seed_hi, step, site;
+    cl_float scale; /* 1 / (1 - p) */
+} clf_attention_drop_args;
+clf_attention_drop_args clf_attention_drop_args_of(const clf_dropout *drop);
+#define CLF_ATTENTION_DROP_ARGS(a)                                                                          \
+    CLF_ARG_UINT((a).threshold), CLF_ARG_UINT((a).seed_lo), CLF_ARG_UINT((a).seed_hi), CLF_ARG_UINT((a).step), \
+        CLF_ARG_UINT((a).site), CLF_ARG_FLOAT((a).scale)
+
+#endif

@@ -1,0 +1,22 @@
+/* Cross-entropy over the vocabulary with label smoothing and ignored pad targets (SPEC "Loss"):
+ * loss, per-row losses and the gradient of the mean loss with respect to the logits, in one launch. */
+#ifndef CLFORMER_OPS_CROSS_ENTROPY_H
+#define CLFORMER_OPS_CROSS_ENTROPY_H
+
+#include "clformer/device.h"
+
+/* torch.nn.CrossEntropyLoss(ignore_index=pad, label_smoothing=eps):
+ * loss_r = (1-eps)(-log p[y_r]) + eps * mean_v(-log p[v]) for rows whose target != pad; 0 for pad rows.
+ * dlogits is WRITTEN (not accumulated): d(mean loss)/dlogits = inv_count * ((1-eps) (p - onehot) + eps (p - 1/V)),
+ * zero rows for pad targets. inv_count = 1 / (number of non-pad rows), 0 when there are none (then loss 0,
+ * gradients 0). Reads the logits once per row (online max/sum), one work-group per row; the row is read a
+ * second time, from cache, to write dlogits. A target outside [0, v) that is not pad makes its row's loss
+ * and gradient NaN (ids are validated on the host; this keeps a slip visible and the step skipped). */
+clf_status clf_cross_entropy_fwd_bwd(clf_device *dev, cl_mem loss_rows /* [n] */, cl_mem dlogits /* [n, v] or NULL */,
+                                     cl_mem logits /* [n, v] */, cl_mem targets /* int32 [n] */,
+                                     int n, int v, int pad, float label_smoothing, float inv_count);
+
+/* loss[0] = inv_count * sum(loss_rows), deterministic (fixed-order tree). */
+clf_status clf_loss_reduce(clf_device *dev, cl_mem loss /* [1] */, cl_mem loss_rows /* [n] */, int n, float inv_count);
+
+#endif

@@ -1,0 +1,166 @@
+/* Launchers of cl/elementwise.cl: argument checks, the dropout parameters as the kernels take them
+ * (threshold, scale, the seed split into two words), the program variant (-DDROP, -DACC) and the split
+ * of n into a body of whole work-groups and a checked tail. */
+#include "ops/elementwise.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include "clformer/launch.h"
+#include "clformer/philox.h"
+
+#define EW_DEFAULT_WG 64
+#define EW_MAX_N 0xFFFFFFF0u /* indices and n are 32-bit in the kernels, with room for rounding up */
+
+/* Body kernel over `body` work-items (elements [0, 4 * body), whole work-groups), tail kernel over
+ * elements [start, n). vec 1 puts everything in the tail. */
+typedef struct ew_launch {
+    size_t wg, body, start, n;
+    uint32_t mask0;
+} ew_launch;
+
+/* Resolve cfg against the device and n; every launcher starts here. */
+static clf_status ew_prepare(clf_device *dev, const char *op, size_t n, const clf_elementwise_cfg *cfg,
+                             ew_launch *l) {
+    if (!dev) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dev is NULL", op);
+    if (n == 0) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: n is 0", op);
+    if (n > EW_MAX_N) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: n = %zu exceeds %u", op, n, EW_MAX_N);
+    l->wg = cfg && cfg->wg ? cfg->wg : EW_DEFAULT_WG;
+    int vec = cfg && cfg->vec ? cfg->vec : 4;
+    l->mask0 = cfg ? cfg->mask0 : 0;
+    l->n = n;
+    size_t max_wg = clf_device_get_info(dev)->max_work_group;
+    if (l->wg > max_wg)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: work-group size %zu exceeds the device's %zu", op, l->wg, max_wg);
+    if (vec != 1 && vec != 4) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: vec = %d, not 1 or 4", op, vec);
+    if (vec == 4 && l->mask0 % 4)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: mask0 = %u is not a multiple of 4 (vec 4)", op, l->mask0);
+    if ((uint64_t)l->mask0 + n > ((uint64_t)1 << 32))
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: mask indices %u + %zu pass 2^32", op, l->mask0, n);
+    l->body = vec == 4 ? n / 4 / l->wg * l->wg : 0;
+    l->start = 4 * l->body;
+    return CLF_OK;
+}
+
+/* Launch `kernel` (body) and `kernel`_tail: bufs first, then (tail only) start and n, then params. */
+static clf_status ew_run(clf_device *dev, const ew_launch *l, const char *options, const char *kernel, size_t nb,
+                         const clf_arg *bufs, size_t np, const clf_arg *params) {
+    clf_arg args[16];
+    char tail[64];
+    size_t k = 0;
+    for (size_t i = 0; i < nb; i++) args[k++] = bufs[i];
+    for (size_t i = 0; i < np; i++) args[k++] = params[i];
+    if (l->body) {
+        clf_status st = clf_run(dev, "elementwise", options, kernel, 1, &l->body, &l->wg, k, args);
+        if (st != CLF_OK) return st;
+    }
+    if (l->start == l->n) return CLF_OK;
+    size_t items = l->n - l->start;
+    k = nb;
+    args[k++] = CLF_ARG_UINT(l->start);
+    args[k++] = CLF_ARG_UINT(l->n);
+    for (size_t i = 0; i < np; i++) args[k++] = params[i];
+    snprintf(tail, sizeof tail, "%s_tail", kernel);
+    return clf_run(dev, "elementwise", options, tail, 1, &items, &l->wg, k, args);
+}
+
+/* The kernels' view of a dropout: threshold 0 keeps everything (and skips Philox). */
+typedef struct ew_drop {
+    cl_uint threshold, site, step, seed_lo, seed_hi;
+    float scale;
+} ew_drop;
+
+static clf_status ew_dropout(const char *op, const clf_dropout *d, ew_drop *k) {
+    *k = (ew_drop){0, 0, 0, 0, 0, 1.0f};
+    if (!d) return CLF_OK;
+    if (!(d->p >= 0.0f && d->p < 1.0f))
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dropout p = %g outside [0, 1)", op, (double)d->p);
+    if (d->p == 0.0f) return CLF_OK;
+    k->threshold = clf_dropout_threshold(d->p);
+    k->scale = 1.0f / (1.0f - d->p);
+    k->site = d->site;
+    k->step = d->step;
+    k->seed_lo = (cl_uint)(d->seed & 0xFFFFFFFFu);
+    k->seed_hi = (cl_uint)(d->seed >> 32);
+    return CLF_OK;
+}
+
+/* The trailing dropout arguments of every residual kernel, and the program options of a variant. */
+#define DROP_ARGS(l, k)                                                                                  \
+    CLF_ARG_UINT((l).mask0), CLF_ARG_UINT((k).site), CLF_ARG_UINT((k).step), CLF_ARG_UINT((k).seed_lo),   \
+        CLF_ARG_UINT((k).seed_hi), CLF_ARG_UINT((k).threshold), CLF_ARG_FLOAT((k).scale)
+
+static void ew_options(char *out, size_t size, const ew_launch *l, int drop, int acc) {
+    snprintf(out, size, "-DWG=%zu -DDROP=%d -DACC=%d", l->wg, drop, acc);
+}
+
+clf_status clf_residual_dropout_fwd_cfg(clf_device *dev, cl_mem y, cl_mem x, cl_mem s, size_t n,
+                                        const clf_dropout *d, const clf_elementwise_cfg *cfg) {
+    const char *op = "clf_residual_dropout_fwd";
+    ew_launch l;
+    ew_drop k;
+    char options[64];
+    clf_status st = ew_prepare(dev, op, n, cfg, &l);
+    if (st != CLF_OK) return st;
+    if (!y) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: y is NULL", op);
+    if (!s) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: s is NULL", op);
+    st = ew_dropout(op, d, &k);
+    if (st != CLF_OK) return st;
+    ew_options(options, sizeof options, &l, k.threshold != 0, x != NULL);
+    /* without x the kernel never reads it; s stands in so no NULL buffer reaches the driver */
+    const clf_arg bufs[] = {CLF_ARG_MEM(y), CLF_ARG_MEM(x ? x : s), CLF_ARG_MEM(s)};
+    const clf_arg params[] = {DROP_ARGS(l, k)};
+    return ew_run(dev, &l, options, "residual_dropout_fwd", 3, bufs, 7, params);
+}
+
+clf_status clf_residual_dropout_bwd_cfg(clf_device *dev, cl_mem dx, cl_mem ds, cl_mem dy, size_t n,
+                                        const clf_dropout *d, const clf_elementwise_cfg *cfg) {
+    const char *op = "clf_residual_dropout_bwd";
+    ew_launch l;
+    ew_drop k;
+    char options[64];
+    clf_status st = ew_prepare(dev, op, n, cfg, &l);
+    if (st != CLF_OK) return st;
+    if (!ds) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: ds is NULL", op);
+    if (!dy) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dy is NULL", op);
+    if (dx == ds) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dx and ds are the same buffer", op);
+    st = ew_dropout(op, d, &k);
+    if (st != CLF_OK) return st;
+    ew_options(options, sizeof options, &l, k.threshold != 0, dx != NULL);
+    const clf_arg bufs[] = {CLF_ARG_MEM(dx ? dx : ds), CLF_ARG_MEM(ds), CLF_ARG_MEM(dy)};
+    const clf_arg params[] = {DROP_ARGS(l, k)};
+    return ew_run(dev, &l, options, "residual_dropout_bwd", 3, bufs, 7, params);
+}
+
+clf_status clf_residual_dropout_fwd(clf_device *dev, cl_mem y, cl_mem x, cl_mem s, size_t n, const clf_dropout *d) {
+    return clf_residual_dropout_fwd_cfg(dev, y, x, s, n, d, NULL);
+}
+
+clf_status clf_residual_dropout_bwd(clf_device *dev, cl_mem dx, cl_mem ds, cl_mem dy, size_t n,
+                                    const clf_dropout *d) {
+    return clf_residual_dropout_bwd_cfg(dev, dx, ds, dy, n, d, NULL);
+}
+
+/* axpy and scale share arguments, checks and a program (the p == 0 residual variant's). */
+static clf_status ew_binary(clf_device *dev, const char *op, const char *kernel, cl_mem dst, cl_mem src, size_t n,
+                            float alpha) {
+    ew_launch l;
+    char options[64];
+    clf_status st = ew_prepare(dev, op, n, NULL, &l);
+    if (st != CLF_OK) return st;
+    if (!dst) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dst is NULL", op);
+    if (!src) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: src is NULL", op);
+    if (!isfinite(alpha)) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: alpha = %g is not finite", op, (double)alpha);
+    ew_options(options, sizeof options, &l, 0, 1);
+    const clf_arg bufs[] = {CLF_ARG_MEM(dst), CLF_ARG_MEM(src)};
+    const clf_arg params[] = {CLF_ARG_FLOAT(alpha)};
+    return ew_run(dev, &l, options, kernel, 2, bufs, 1, params);
+}
+
+clf_status clf_axpy(clf_device *dev, cl_mem dst, cl_mem src, size_t n, float alpha) {
+    return ew_binary(dev, "clf_axpy", "axpy_f32", dst, src, n, alpha);
+}
+
+clf_status clf_scale(clf_device *dev, cl_mem dst, cl_mem src, size_t n, float alpha) {
+    return ew_binary(dev, "clf_scale", "scale_f32", dst, src, n, alpha);
+}

@@ -1,0 +1,118 @@
+/* Linear forward and backward: CLBlast products plus the epilogues of cl/linear.cl. */
+#include "ops/linear.h"
+
+#include <stdio.h>
+
+#include "clformer/gemm.h"
+#include "clformer/launch.h"
+
+enum { EPILOGUE_WG = 64, DB_COLS = 32, DB_ROWS_MAX = 8 };
+
+/* Row lanes of the backward work-group: DB_ROWS_MAX, halved on devices whose work-groups cannot
+ * hold DB_COLS x DB_ROWS_MAX work-items. */
+static int db_rows(clf_device *dev) {
+    size_t max_wg = clf_device_get_info(dev)->max_work_group;
+    int rows = DB_ROWS_MAX;
+    while (rows > 1 && (size_t)(DB_COLS * rows) > max_wg) rows /= 2;
+    return rows;
+}
+
+/* One options string for every kernel of the program, so it is built once. */
+static const char *program_options(clf_device *dev, char *buf, size_t size) {
+    snprintf(buf, size, "-DDB_COLS=%d -DDB_ROWS=%d", DB_COLS, db_rows(dev));
+    return buf;
+}
+
+/* A buffer that must exist and hold at least `floats` floats; name is for the message. */
+static clf_status check_buffer(cl_mem buf, size_t floats, const char *name) {
+    if (!buf) return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: %s is NULL", name);
+    size_t bytes = 0;
+    cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    if (err != CL_SUCCESS) return CLF_CL_ERROR(err, "linear: clGetMemObjectInfo(%s)", name);
+    if (bytes / sizeof(float) < floats)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: %s holds %zu floats, needs %zu", name, bytes / sizeof(float),
+                         floats);
+    return CLF_OK;
+}
+
+static clf_status check_sizes(clf_device *dev, int n, int in, int out, clf_activation act) {
+    if (!dev) return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: dev is NULL");
+    if (n <= 0 || in <= 0 || out <= 0)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: sizes must be positive (n=%d in=%d out=%d)", n, in, out);
+    if (act != CLF_ACT_NONE && act != CLF_ACT_RELU && act != CLF_ACT_GELU)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: unknown activation %d", (int)act);
+    return CLF_OK;
+}
+
+size_t clf_linear_workspace_floats(int n, int out, clf_activation act) {
+    return act == CLF_ACT_NONE || n <= 0 || out <= 0 ? 0 : (size_t)n * (size_t)out;
+}
+
+clf_status clf_linear_fwd(clf_device *dev, cl_mem y, cl_mem pre, cl_mem x, cl_mem w, cl_mem b, int n, int in,
+                          int out, clf_activation act) {
+    clf_status st = check_sizes(dev, n, in, out, act);
+    size_t no = (size_t)n * out;
+    if (st == CLF_OK) st = check_buffer(y, no, "y");
+    if (st == CLF_OK) st = check_buffer(x, (size_t)n * in, "x");
+    if (st == CLF_OK) st = check_buffer(w, (size_t)out * in, "w");
+    if (st == CLF_OK && b) st = check_buffer(b, (size_t)out, "b");
+    if (st == CLF_OK && pre) st = check_buffer(pre, no, "pre");
+    if (st == CLF_OK && act == CLF_ACT_GELU && !pre)
+        st = CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: pre is NULL but GELU's backward needs it");
+    if (st != CLF_OK) return st;
+
+    /* The product lands in pre when it is kept, so the epilogue reads it once and writes both. */
+    cl_mem prod = pre ? pre : y;
+    clf_gemm_args g = {.trans_b = true, .m = (size_t)n, .n = (size_t)out, .k = (size_t)in, .alpha = 1.0f,
+                       .beta = 0.0f, .a = x, .b = w, .c = prod};
+    st = clf_gemm(dev, &g);
+    if (st != CLF_OK) return clf_error_context(st, "linear_fwd %dx%d->%d", n, in, out);
+    if (act == CLF_ACT_NONE && !b && !pre) return CLF_OK;
+
+    char opts[64];
+    size_t global[2] = {(size_t)out, (size_t)n}, local[2] = {EPILOGUE_WG, 1};
+    return CLF_RUN(dev, "linear", program_options(dev, opts, sizeof opts), "linear_fwd_epilogue", 2, global,
+                   local, CLF_ARG_MEM(y), CLF_ARG_MEM(prod), CLF_ARG_MEM(b ? b : prod), CLF_ARG_INT(n),
+                   CLF_ARG_INT(out), CLF_ARG_INT(act), CLF_ARG_INT(b != NULL));
+}
+
+clf_status clf_linear_bwd(clf_device *dev, cl_mem dx, cl_mem dw, cl_mem db, cl_mem dy, cl_mem x, cl_mem w,
+                          cl_mem y, cl_mem pre, cl_mem workspace, int n, int in, int out, clf_activation act) {
+    clf_status st = check_sizes(dev, n, in, out, act);
+    size_t no = (size_t)n * out;
+    if (st == CLF_OK) st = check_buffer(dw, (size_t)out * in, "dw");
+    if (st == CLF_OK) st = check_buffer(dy, no, "dy");
+    if (st == CLF_OK) st = check_buffer(x, (size_t)n * in, "x");
+    if (st == CLF_OK) st = check_buffer(w, (size_t)out * in, "w");
+    if (st == CLF_OK && dx) st = check_buffer(dx, (size_t)n * in, "dx");
+    if (st == CLF_OK && db) st = check_buffer(db, (size_t)out, "db");
+    if (st == CLF_OK && act == CLF_ACT_RELU) st = check_buffer(y, no, "y (ReLU's backward reads it)");
+    if (st == CLF_OK && act == CLF_ACT_GELU) st = check_buffer(pre, no, "pre (GELU's backward reads it)");
+    if (st == CLF_OK && act != CLF_ACT_NONE)
+        st = check_buffer(workspace, clf_linear_workspace_floats(n, out, act), "workspace");
+    if (st != CLF_OK) return st;
+
+    cl_mem dpre = act == CLF_ACT_NONE ? dy : workspace;
+    if (act != CLF_ACT_NONE || db) {
+        char opts[64];
+        const char *o = program_options(dev, opts, sizeof opts);
+        size_t rows = (size_t)db_rows(dev);
+        size_t global[2] = {clf_round_up((size_t)out, DB_COLS), rows}, local[2] = {DB_COLS, rows};
+        st = CLF_RUN(dev, "linear", o, "linear_bwd_dpre", 2, global, local, CLF_ARG_MEM(dpre),
+                     CLF_ARG_MEM(db ? db : dy), CLF_ARG_MEM(dy), CLF_ARG_MEM(y ? y : dy), CLF_ARG_MEM(pre ? pre : dy),
+                     CLF_ARG_INT(n), CLF_ARG_INT(out), CLF_ARG_INT(act), CLF_ARG_INT(db != NULL));
+        if (st != CLF_OK) return st;
+    }
+    if (dx) { /* dx [n, in] += dpre [n, out] W [out, in] */
+        clf_gemm_args g = {.m = (size_t)n, .n = (size_t)in, .k = (size_t)out, .alpha = 1.0f, .beta = 1.0f,
+                           .a = dpre, .b = w, .c = dx};
+        st = clf_gemm(dev, &g);
+        if (st != CLF_OK) return clf_error_context(st, "linear_bwd dx %dx%d->%d", n, in, out);
+    }
+    /* dw [out, in] += dpre^T [out, n] x [n, in] */
+    clf_gemm_args g = {.trans_a = true, .m = (size_t)out, .n = (size_t)in, .k = (size_t)n, .alpha = 1.0f,
+                       .beta = 1.0f, .a = dpre, .b = x, .c = dw};
+    st = clf_gemm(dev, &g);
+    if (st != CLF_OK) return clf_error_context(st, "linear_bwd dw %dx%d->%d", n, in, out);
+    return CLF_OK;
+}

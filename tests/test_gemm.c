@@ -1,0 +1,179 @@
+/* clf_gemm against a float64 host GEMM: every transpose, alpha/beta, offsets, padded leading
+ * dimensions, strided batches, awkward sizes, k = 0 and refused arguments. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clformer/gemm.h"
+#include "harness.h"
+#include "ref/ref_linear.h"
+
+static const double TOL = 1e-4;
+
+/* One product described for both sides: the device call and the host reference. */
+typedef struct case_spec {
+    bool ta, tb;
+    size_t m, n, k, batch;
+    size_t pad_a, pad_b, pad_c;    /* leading dimension minus the row width */
+    size_t off_a, off_b, off_c;    /* floats before the first matrix */
+    size_t gap_a, gap_b, gap_c;    /* floats between batch entries, past a dense matrix */
+    float alpha, beta;
+} case_spec;
+
+static size_t rows_a(const case_spec *s) { return s->ta ? s->k : s->m; }
+static size_t cols_a(const case_spec *s) { return s->ta ? s->m : s->k; }
+static size_t rows_b(const case_spec *s) { return s->tb ? s->n : s->k; }
+static size_t cols_b(const case_spec *s) { return s->tb ? s->k : s->n; }
+
+/* Runs the case on the device and on the host and compares all of C's buffer, so elements outside
+ * the matrices (padding, gaps, offsets) must come back unchanged. beta = 0 poisons C with NaN. */
+static void run_case(const case_spec *s) {
+    size_t lda = cols_a(s) + s->pad_a, ldb = cols_b(s) + s->pad_b, ldc = s->n + s->pad_c;
+    size_t sa = rows_a(s) * lda + s->gap_a, sb = rows_b(s) * ldb + s->gap_b, sc = s->m * ldc + s->gap_c;
+    size_t na = s->off_a + s->batch * sa, nb = s->off_b + s->batch * sb, nc = s->off_c + s->batch * sc;
+    double *ra, *rb, *rc;
+    float *a = harness_random(na, -1, 1, &ra), *b = harness_random(nb, -1, 1, &rb);
+    float *c = harness_random(nc, -1, 1, &rc);
+    cl_mem da = harness_upload(a, na), db = harness_upload(b, nb), dc = harness_upload(c, nc);
+    if (s->beta == 0) { /* the matrices' elements of C must not be read: poison just those */
+        for (size_t e = 0; e < s->batch; e++)
+            for (size_t i = 0; i < s->m; i++)
+                CLF_CK(clf_buffer_fill_float(harness_device(), dc, s->off_c + e * sc + i * ldc, s->n, NAN));
+    }
+    clf_gemm_args g = {.trans_a = s->ta, .trans_b = s->tb, .m = s->m, .n = s->n, .k = s->k, .alpha = s->alpha,
+                       .beta = s->beta, .a = da, .a_off = s->off_a, .lda = lda, .b = db, .b_off = s->off_b,
+                       .ldb = ldb, .c = dc, .c_off = s->off_c, .ldc = ldc, .batch = s->batch, .stride_a = sa,
+                       .stride_b = sb, .stride_c = sc};
+    CLF_CK(clf_gemm(harness_device(), &g));
+    for (size_t e = 0; e < s->batch; e++)
+        ref_gemm(s->ta, s->tb, s->m, s->n, s->k, s->alpha, ra + s->off_a + e * sa, lda, rb + s->off_b + e * sb, ldb,
+                 s->beta, rc + s->off_c + e * sc, ldc);
+    float *got = harness_download(dc, nc);
+    char what[160];
+    snprintf(what, sizeof what, "gemm %c%c m=%zu n=%zu k=%zu batch=%zu alpha=%g beta=%g", s->ta ? 'T' : 'N',
+             s->tb ? 'T' : 'N', s->m, s->n, s->k, s->batch, (double)s->alpha, (double)s->beta);
+    harness_expect_close(what, got, rc, nc, TOL);
+    free(got);
+    free(a);
+    free(b);
+    free(c);
+    free(ra);
+    free(rb);
+    free(rc);
+    harness_release(da);
+    harness_release(db);
+    harness_release(dc);
+}
+
+static const size_t SIZES[] = {1, 7, 13, 33, 257};
+enum { N_SIZES = sizeof SIZES / sizeof SIZES[0] };
+
+/* Every (m, n, k) from SIZES in all four transposes, dense, with and without accumulation. The
+ * product 257^3 appears once per transpose to keep the binary fast. */
+START_TEST(all_transposes_awkward_sizes) {
+    for (int t = 0; t < 4; t++)
+        for (int im = 0; im < N_SIZES; im++)
+            for (int in = 0; in < N_SIZES; in++)
+                for (int ik = 0; ik < N_SIZES; ik++) {
+                    case_spec s = {.ta = t & 1, .tb = t >> 1, .m = SIZES[im], .n = SIZES[in], .k = SIZES[ik],
+                                   .batch = 1, .alpha = 1, .beta = 0};
+                    if ((im + in + ik + t) % 2) { /* half the cases accumulate with odd scalars */
+                        s.alpha = -0.75f;
+                        s.beta = 1.5f;
+                    }
+                    run_case(&s);
+                }
+}
+END_TEST
+
+START_TEST(offsets_and_leading_dims) {
+    const size_t shapes[][3] = {{7, 13, 33}, {33, 1, 7}, {257, 33, 13}, {1, 257, 257}};
+    for (int t = 0; t < 4; t++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            case_spec s = {.ta = t & 1, .tb = t >> 1, .m = shapes[i][0], .n = shapes[i][1], .k = shapes[i][2],
+                           .batch = 1, .pad_a = 3, .pad_b = 17, .pad_c = 5, .off_a = 11, .off_b = 1,
+                           .off_c = 29, .alpha = 1.25f, .beta = t % 2 ? 0.0f : -0.5f};
+            run_case(&s);
+        }
+}
+END_TEST
+
+START_TEST(strided_batch) {
+    const size_t shapes[][3] = {{13, 7, 33}, {1, 33, 7}, {33, 13, 1}, {64, 64, 32}};
+    for (int t = 0; t < 4; t++)
+        for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+            case_spec s = {.ta = t & 1, .tb = t >> 1, .m = shapes[i][0], .n = shapes[i][1], .k = shapes[i][2],
+                           .batch = 3 + i, .pad_a = i, .pad_c = 2, .off_b = 3, .off_c = 5, .gap_a = 9,
+                           .gap_b = 4, .gap_c = 7, .alpha = 0.5f, .beta = t == 2 ? 0.0f : 1.0f};
+            run_case(&s);
+        }
+}
+END_TEST
+
+/* k = 0: C = beta * C; beta = 0 clears a NaN C; padding and other batch entries stay. */
+START_TEST(k_zero_scales_c) {
+    const float betas[] = {0.0f, 1.0f, -2.5f};
+    for (int i = 0; i < 3; i++) {
+        case_spec dense = {.m = 7, .n = 13, .k = 0, .batch = 1, .alpha = 1, .beta = betas[i]};
+        run_case(&dense);
+        case_spec padded = {.ta = true, .m = 13, .n = 7, .k = 0, .batch = 2, .pad_c = 3, .off_c = 4, .gap_c = 2,
+                            .alpha = 2, .beta = betas[i]};
+        run_case(&padded);
+    }
+}
+END_TEST
+
+START_TEST(refuses_bad_arguments) {
+    clf_device *dev = harness_device();
+    float *x = harness_random(64, -1, 1, NULL);
+    cl_mem a = harness_upload(x, 64), b = harness_upload(x, 64), c = harness_upload(x, 64);
+    clf_gemm_args ok = {.m = 4, .n = 4, .k = 4, .alpha = 1, .a = a, .b = b, .c = c};
+    CLF_CK(clf_gemm(dev, &ok));
+    clf_gemm_args g = ok;
+    g.a = NULL;
+    ck_assert_int_eq(clf_gemm(dev, &g), CLF_ERR_INVALID_ARG);
+    g = ok;
+    g.b = NULL;
+    ck_assert_int_eq(clf_gemm(dev, &g), CLF_ERR_INVALID_ARG);
+    g = ok;
+    g.c = NULL;
+    ck_assert_int_eq(clf_gemm(dev, &g), CLF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(clf_errmsg(), "null"));
+    ck_assert_int_eq(clf_gemm(NULL, &ok), CLF_ERR_INVALID_ARG);
+    ck_assert_int_eq(clf_gemm(dev, NULL), CLF_ERR_INVALID_ARG);
+    g = ok; /* C too small for 9 x 9 */
+    g.m = g.n = g.k = 9;
+    ck_assert_int_eq(clf_gemm(dev, &g), CLF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(clf_errmsg(), "m=9"));
+    g = ok; /* leading dimension smaller than the row */
+    g.lda = 2;
+    ck_assert_int_eq(clf_gemm(dev, &g), CLF_ERR_INVALID_ARG);
+    g = ok;
+    g.ldc = 3;
+    g.k = 0;
+    ck_assert_int_eq(clf_gemm(dev, &g), CLF_ERR_INVALID_ARG);
+    g = ok; /* empty products are no-ops */
+    g.m = 0;
+    CLF_CK(clf_gemm(dev, &g));
+    free(x);
+    harness_release(a);
+    harness_release(b);
+    harness_release(c);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("gemm");
+    TCase *tc = tcase_create("gemm");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, all_transposes_awkward_sizes);
+    tcase_add_test(tc, offsets_and_leading_dims);
+    tcase_add_test(tc, strided_batch);
+    tcase_add_test(tc, k_zero_scales_c);
+    tcase_add_test(tc, refuses_bad_arguments);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return harness_main(suite()); }

@@ -1,0 +1,309 @@
+/* The Linear layer: forward for every activation with and without bias, backward accumulation
+ * into pre-filled gradients, the reference backward against finite differences, determinism and
+ * refused arguments. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ops/linear.h"
+#include "ref/fd.h"
+#include "ref/ref_linear.h"
+
+static const double TOL = 1e-4;
+static const char *const ACT_NAME[] = {"none", "relu", "gelu"};
+
+/* n, in, out: awkward sizes, one row and one column, n past the bias reduction's chunk of rows. */
+static const int SHAPES[][3] = {{1, 1, 1},     {1, 7, 13},    {7, 13, 1},   {13, 33, 7},
+                                {33, 257, 13}, {257, 33, 259}, {1031, 13, 65}};
+enum { N_SHAPES = sizeof SHAPES / sizeof SHAPES[0] };
+
+static void fwd_case(int n, int in, int out, clf_activation act, bool bias, bool keep_pre) {
+    size_t no = (size_t)n * out;
+    double *rx, *rw, *rb;
+    float *x = harness_random((size_t)n * in, -2, 2, &rx);
+    float *w = harness_random((size_t)out * in, -1.5 / sqrt(in), 1.5 / sqrt(in), &rw);
+    float *b = harness_random((size_t)out, -1, 1, &rb);
+    cl_mem dx = harness_upload(x, (size_t)n * in), dw = harness_upload(w, (size_t)out * in);
+    cl_mem db = bias ? harness_upload(b, (size_t)out) : NULL;
+    cl_mem dy = harness_poisoned(no), dpre = keep_pre ? harness_poisoned(no) : NULL;
+    CLF_CK(clf_linear_fwd(harness_device(), dy, dpre, dx, dw, db, n, in, out, act));
+    double *ry = malloc(no * sizeof *ry), *rpre = malloc(no * sizeof *rpre);
+    ref_linear_fwd(ry, rpre, rx, rw, bias ? rb : NULL, n, in, out, act);
+    char what[128];
+    snprintf(what, sizeof what, "linear_fwd y %dx%d->%d act=%s bias=%d pre=%d", n, in, out, ACT_NAME[act], bias,
+             keep_pre);
+    float *got = harness_download(dy, no);
+    harness_expect_close(what, got, ry, no, TOL);
+    free(got);
+    if (keep_pre) {
+        snprintf(what, sizeof what, "linear_fwd pre %dx%d->%d act=%s bias=%d", n, in, out, ACT_NAME[act], bias);
+        got = harness_download(dpre, no);
+        harness_expect_close(what, got, rpre, no, TOL);
+        free(got);
+    }
+    free(x), free(w), free(b), free(rx), free(rw), free(rb), free(ry), free(rpre);
+    harness_release(dx), harness_release(dw), harness_release(dy);
+    if (db) harness_release(db);
+    if (dpre) harness_release(dpre);
+}
+
+START_TEST(forward_matches_reference) {
+    for (int s = 0; s < N_SHAPES; s++)
+        for (int act = CLF_ACT_NONE; act <= CLF_ACT_GELU; act++)
+            for (int bias = 0; bias < 2; bias++) {
+                fwd_case(SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], (clf_activation)act, bias, true);
+                if (act != CLF_ACT_GELU)
+                    fwd_case(SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], (clf_activation)act, bias, false);
+            }
+}
+END_TEST
+
+/* Inputs of a backward pass: pre drawn directly (with exact zeros, where ReLU' is 0) and y = act(pre),
+ * so device and reference see the same pre; gradients pre-filled with random values. */
+typedef struct bwd_data {
+    int n, in, out;
+    clf_activation act;
+    float *x, *w, *pre, *y, *dy, *dx0, *dw0, *db0;
+    double *rx, *rw, *rpre, *rdy, *rdx, *rdw, *rdb; /* rd*: the expected gradients */
+} bwd_data;
+
+static void bwd_data_make(bwd_data *d, int n, int in, int out, clf_activation act) {
+    size_t no = (size_t)n * out;
+    *d = (bwd_data){.n = n, .in = in, .out = out, .act = act};
+    d->x = harness_random((size_t)n * in, -1, 1, &d->rx);
+    d->w = harness_random((size_t)out * in, -1, 1, &d->rw);
+    d->pre = harness_random(no, -3, 3, NULL);
+    for (size_t i = 0; i < no; i += 5) d->pre[i] = 0.0f;
+    d->rpre = harness_to_double(d->pre, no);
+    d->y = malloc(no * sizeof *d->y);
+    for (size_t i = 0; i < no; i++) d->y[i] = (float)ref_act(act, d->rpre[i]);
+    d->dy = harness_random(no, -1, 1, &d->rdy);
+    d->dx0 = harness_random((size_t)n * in, -1, 1, &d->rdx);
+    d->dw0 = harness_random((size_t)out * in, -1, 1, &d->rdw);
+    d->db0 = harness_random((size_t)out, -1, 1, &d->rdb);
+    ref_linear_bwd(d->rdx, d->rdw, d->rdb, d->rdy, d->rx, d->rw, d->rpre, n, in, out, act);
+}
+
+static void bwd_data_free(bwd_data *d) {
+    free(d->x), free(d->w), free(d->pre), free(d->y), free(d->dy), free(d->dx0), free(d->dw0), free(d->db0);
+    free(d->rx), free(d->rw), free(d->rpre), free(d->rdy), free(d->rdx), free(d->rdw), free(d->rdb);
+}
+
+/* Runs the device backward on fresh buffers; returns dx, dw, db as read back (dx/db NULL when not
+ * asked for). */
+static void bwd_run(const bwd_data *d, bool want_dx, bool want_db, float **dx, float **dw, float **db) {
+    int n = d->n, in = d->in, out = d->out;
+    size_t no = (size_t)n * out, ws_n = clf_linear_workspace_floats(n, out, d->act);
+    cl_mem gx = want_dx ? harness_upload(d->dx0, (size_t)n * in) : NULL;
+    cl_mem gw = harness_upload(d->dw0, (size_t)out * in), gb = want_db ? harness_upload(d->db0, (size_t)out) : NULL;
+    cl_mem x = harness_upload(d->x, (size_t)n * in), w = harness_upload(d->w, (size_t)out * in);
+    cl_mem dy = harness_upload(d->dy, no);
+    /* each activation gets only what its backward is documented to read */
+    cl_mem y = d->act == CLF_ACT_RELU ? harness_upload(d->y, no) : NULL;
+    cl_mem pre = d->act == CLF_ACT_GELU ? harness_upload(d->pre, no) : NULL;
+    cl_mem ws = ws_n ? harness_poisoned(ws_n) : NULL;
+    CLF_CK(clf_linear_bwd(harness_device(), gx, gw, gb, dy, x, w, y, pre, ws, n, in, out, d->act));
+    *dw = harness_download(gw, (size_t)out * in);
+    *dx = gx ? harness_download(gx, (size_t)n * in) : NULL;
+    *db = gb ? harness_download(gb, (size_t)out) : NULL;
+    cl_mem all[] = {gx, gw, gb, x, w, dy, y, pre, ws};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]) harness_release(all[i]);
+}
+
+static void bwd_name(char *what, size_t size, const char *grad, const bwd_data *d, int mode) {
+    snprintf(what, size, "linear_bwd %s %dx%d->%d act=%s mode=%d", grad, d->n, d->in, d->out, ACT_NAME[d->act],
+             mode);
+}
+
+START_TEST(backward_accumulates) {
+    for (int s = 0; s < N_SHAPES; s++)
+        for (int act = CLF_ACT_NONE; act <= CLF_ACT_GELU; act++) {
+            bwd_data d;
+            bwd_data_make(&d, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], (clf_activation)act);
+            for (int mode = 0; mode < 2; mode++) { /* all gradients, then dw alone */
+                float *dx, *dw, *db;
+                bwd_run(&d, mode == 0, mode == 0, &dx, &dw, &db);
+                char what[128];
+                bwd_name(what, sizeof what, "dw", &d, mode);
+                harness_expect_close(what, dw, d.rdw, (size_t)d.out * d.in, TOL);
+                if (dx) {
+                    bwd_name(what, sizeof what, "dx", &d, mode);
+                    harness_expect_close(what, dx, d.rdx, (size_t)d.n * d.in, TOL);
+                    bwd_name(what, sizeof what, "db", &d, mode);
+                    harness_expect_close(what, db, d.rdb, (size_t)d.out, TOL);
+                }
+                free(dx), free(dw), free(db);
+            }
+            bwd_data_free(&d);
+        }
+}
+END_TEST
+
+/* loss = sum(r * y) as a function of one of x, w, b (the others fixed), in float64. */
+typedef struct fd_ctx {
+    int n, in, out, which; /* 0: x, 1: w, 2: b */
+    clf_activation act;
+    double *x, *w, *b, *r, *y;
+} fd_ctx;
+
+static double fd_loss(const double *v, size_t count, void *p) {
+    fd_ctx *c = p;
+    (void)count;
+    ref_linear_fwd(c->y, NULL, c->which == 0 ? v : c->x, c->which == 1 ? v : c->w, c->which == 2 ? v : c->b, c->n,
+                   c->in, c->out, c->act);
+    double s = 0;
+    for (size_t i = 0; i < (size_t)c->n * c->out; i++) s += c->r[i] * c->y[i];
+    return s;
+}
+
+START_TEST(reference_backward_matches_finite_differences) {
+    enum { N = 3, IN = 5, OUT = 4 };
+    for (int act = CLF_ACT_NONE; act <= CLF_ACT_GELU; act++) {
+        double x[N * IN], w[OUT * IN], b[OUT], r[N * OUT], y[N * OUT], pre[N * OUT];
+        for (int i = 0; i < N * IN; i++) x[i] = harness_uniform(-1, 1);
+        for (int i = 0; i < OUT * IN; i++) w[i] = harness_uniform(-1, 1);
+        for (int i = 0; i < OUT; i++) b[i] = harness_uniform(-1, 1);
+        for (int i = 0; i < N * OUT; i++) r[i] = harness_uniform(-1, 1);
+        ref_linear_fwd(y, pre, x, w, b, N, IN, OUT, (clf_activation)act);
+        double dx[N * IN] = {0}, dw[OUT * IN] = {0}, db[OUT] = {0};
+        ref_linear_bwd(dx, dw, db, r, x, w, pre, N, IN, OUT, (clf_activation)act);
+        fd_ctx c = {N, IN, OUT, 0, (clf_activation)act, x, w, b, r, y};
+        double e[3];
+        e[0] = fd_check(fd_loss, x, N * IN, dx, &c, 1e-6);
+        c.which = 1;
+        e[1] = fd_check(fd_loss, w, OUT * IN, dw, &c, 1e-6);
+        c.which = 2;
+        e[2] = fd_check(fd_loss, b, OUT, db, &c, 1e-6);
+        for (int i = 0; i < 3; i++)
+            ck_assert_msg(e[i] < 1e-7, "ref_linear_bwd d%c act=%s: fd relative error %g (seed %llu)", "xwb"[i],
+                          ACT_NAME[act], e[i], (unsigned long long)harness_seed());
+    }
+}
+END_TEST
+
+START_TEST(runs_are_bit_identical) {
+    int n = 1031, in = 33, out = 259;
+    size_t no = (size_t)n * out;
+    float *x = harness_random((size_t)n * in, -1, 1, NULL), *w = harness_random((size_t)out * in, -1, 1, NULL);
+    float *b = harness_random((size_t)out, -1, 1, NULL);
+    cl_mem gx = harness_upload(x, (size_t)n * in), gw = harness_upload(w, (size_t)out * in);
+    cl_mem gb = harness_upload(b, (size_t)out);
+    float *y[2], *pre[2];
+    for (int r = 0; r < 2; r++) {
+        cl_mem gy = harness_poisoned(no), gp = harness_poisoned(no);
+        CLF_CK(clf_linear_fwd(harness_device(), gy, gp, gx, gw, gb, n, in, out, CLF_ACT_GELU));
+        y[r] = harness_download(gy, no);
+        pre[r] = harness_download(gp, no);
+        harness_release(gy), harness_release(gp);
+    }
+    ck_assert_msg(memcmp(y[0], y[1], no * sizeof(float)) == 0, "linear_fwd y differs between runs");
+    ck_assert_msg(memcmp(pre[0], pre[1], no * sizeof(float)) == 0, "linear_fwd pre differs between runs");
+    for (int act = CLF_ACT_NONE; act <= CLF_ACT_GELU; act++) {
+        bwd_data d;
+        bwd_data_make(&d, n, in, out, (clf_activation)act);
+        float *g[2][3];
+        for (int r = 0; r < 2; r++) bwd_run(&d, true, true, &g[r][0], &g[r][1], &g[r][2]);
+        size_t len[3] = {(size_t)n * in, (size_t)out * in, (size_t)out};
+        for (int i = 0; i < 3; i++) {
+            ck_assert_msg(memcmp(g[0][i], g[1][i], len[i] * sizeof(float)) == 0,
+                          "linear_bwd d%c act=%s differs between runs", "xwb"[i], ACT_NAME[act]);
+            free(g[0][i]), free(g[1][i]);
+        }
+        bwd_data_free(&d);
+    }
+    for (int r = 0; r < 2; r++) free(y[r]), free(pre[r]);
+    free(x), free(w), free(b);
+    harness_release(gx), harness_release(gw), harness_release(gb);
+}
+END_TEST
+
+/* Without activation, bias or pre the forward is the GEMM alone; each extra adds one epilogue. */
+START_TEST(plain_forward_is_one_gemm) {
+    clf_device *dev = harness_device();
+    int n = 13, in = 7, out = 5;
+    float *v = harness_random(256, -1, 1, NULL);
+    cl_mem x = harness_upload(v, (size_t)n * in), w = harness_upload(v, (size_t)out * in), b = harness_upload(v, out);
+    cl_mem y = harness_poisoned((size_t)n * out);
+    size_t before = clf_device_launch_count(dev);
+    CLF_CK(clf_linear_fwd(dev, y, NULL, x, w, NULL, n, in, out, CLF_ACT_NONE));
+    ck_assert_uint_eq(clf_device_launch_count(dev) - before, 1);
+    before = clf_device_launch_count(dev);
+    CLF_CK(clf_linear_fwd(dev, y, NULL, x, w, b, n, in, out, CLF_ACT_RELU));
+    ck_assert_uint_eq(clf_device_launch_count(dev) - before, 2);
+    ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_NONE), 0);
+    ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_RELU), (size_t)n * out);
+    ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_GELU), (size_t)n * out);
+    free(v);
+    harness_release(x), harness_release(w), harness_release(b), harness_release(y);
+}
+END_TEST
+
+#define EXPECT_INVALID(expr, needle)                                                             \
+    do {                                                                                         \
+        ck_assert_int_eq((expr), CLF_ERR_INVALID_ARG);                                           \
+        ck_assert_msg(strstr(clf_errmsg(), (needle)) != NULL, "%s: message '%s' lacks '%s'", #expr, \
+                      clf_errmsg(), (needle));                                                   \
+    } while (0)
+
+START_TEST(refuses_bad_arguments) {
+    clf_device *dev = harness_device();
+    int n = 4, in = 3, out = 2;
+    float *v = harness_random(64, -1, 1, NULL);
+    cl_mem x = harness_upload(v, 12), w = harness_upload(v, 6), b = harness_upload(v, 2), y = harness_upload(v, 8);
+    cl_mem pre = harness_upload(v, 8), ws = harness_upload(v, 8), small = harness_upload(v, 5);
+    cl_mem dx = harness_upload(v, 12), dw = harness_upload(v, 6), db = harness_upload(v, 2);
+    const clf_activation gelu = CLF_ACT_GELU, relu = CLF_ACT_RELU;
+    EXPECT_INVALID(clf_linear_fwd(NULL, y, pre, x, w, b, n, in, out, relu), "dev");
+    EXPECT_INVALID(clf_linear_fwd(dev, NULL, pre, x, w, b, n, in, out, relu), "y is NULL");
+    EXPECT_INVALID(clf_linear_fwd(dev, y, pre, NULL, w, b, n, in, out, relu), "x is NULL");
+    EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, NULL, b, n, in, out, relu), "w is NULL");
+    EXPECT_INVALID(clf_linear_fwd(dev, y, NULL, x, w, b, n, in, out, gelu), "pre");
+    EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, 0, in, out, relu), "n=0");
+    EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, -1, out, relu), "in=-1");
+    EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, 0, relu), "out=0");
+    EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, out, (clf_activation)7), "activation");
+    EXPECT_INVALID(clf_linear_fwd(dev, small, pre, x, w, b, n, in, out, relu), "y holds 5 floats, needs 8");
+    EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, 3, relu), "needs");
+    CLF_CK(clf_linear_fwd(dev, y, pre, x, w, b, n, in, out, gelu));
+
+    EXPECT_INVALID(clf_linear_bwd(NULL, dx, dw, db, y, x, w, y, pre, ws, n, in, out, relu), "dev");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, NULL, db, y, x, w, y, pre, ws, n, in, out, relu), "dw is NULL");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, dw, db, NULL, x, w, y, pre, ws, n, in, out, relu), "dy is NULL");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, dw, db, y, NULL, w, y, pre, ws, n, in, out, relu), "x is NULL");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, dw, db, y, x, NULL, y, pre, ws, n, in, out, relu), "w is NULL");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, dw, db, y, x, w, NULL, pre, ws, n, in, out, relu), "y (ReLU");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, dw, db, y, x, w, y, NULL, ws, n, in, out, gelu), "pre (GELU");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, dw, db, y, x, w, y, pre, NULL, n, in, out, gelu), "workspace");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, dw, db, y, x, w, y, pre, small, n, in, out, relu), "workspace holds");
+    EXPECT_INVALID(clf_linear_bwd(dev, small, dw, db, y, x, w, y, pre, ws, n, in, out, relu), "dx holds");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, dw, db, y, x, w, y, pre, ws, n, 0, out, relu), "in=0");
+    EXPECT_INVALID(clf_linear_bwd(dev, dx, dw, db, y, x, w, y, pre, ws, n, in, out, (clf_activation)-1),
+                   "activation");
+    /* what each activation does not read may be NULL */
+    CLF_CK(clf_linear_bwd(dev, NULL, dw, NULL, y, x, w, NULL, NULL, NULL, n, in, out, CLF_ACT_NONE));
+    CLF_CK(clf_linear_bwd(dev, dx, dw, db, y, x, w, NULL, pre, ws, n, in, out, gelu));
+    CLF_CK(clf_linear_bwd(dev, dx, dw, db, y, x, w, y, NULL, ws, n, in, out, relu));
+    free(v);
+    cl_mem all[] = {x, w, b, y, pre, ws, small, dx, dw, db};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) harness_release(all[i]);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("linear");
+    TCase *tc = tcase_create("linear");
+    tcase_set_timeout(tc, 900);
+    tcase_add_test(tc, forward_matches_reference);
+    tcase_add_test(tc, backward_accumulates);
+    tcase_add_test(tc, reference_backward_matches_finite_differences);
+    tcase_add_test(tc, runs_are_bit_identical);
+    tcase_add_test(tc, plain_forward_is_one_gemm);
+    tcase_add_test(tc, refuses_bad_arguments);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return harness_main(suite()); }
