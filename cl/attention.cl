@@ -34,10 +34,15 @@ inline int key_on(__global const int *kmask_b, int j, int n) {
     return j < n && (kmask_b == 0 || kmask_b[j] != 0);
 }
 
+/* Eight independent partial sums: a single chain of DH dependent FMAs is latency-bound on CPUs,
+ * and a fixed order keeps results identical run to run. */
 inline float dot_row(const float *a, __local const float *b) {
-    float s = 0.0f;
-    for (int c = 0; c < DH; c++) s = fma(a[c], b[c], s);
-    return s;
+    float s[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+    int c = 0;
+    for (; c + 8 <= DH; c += 8)
+        for (int u = 0; u < 8; u++) s[u] = fma(a[c + u], b[c + u], s[u]);
+    for (; c < DH; c++) s[c & 7] = fma(a[c], b[c], s[c & 7]);
+    return ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));
 }
 
 /* o [b, tq, d], lse [b, H, tq] (-inf for a row with no attendable key); q [b, tq, d]; k, v [b, tk, d];

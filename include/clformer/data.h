@@ -97,6 +97,7 @@ clf_status clf_dataset_read_lm(const char *path, const clf_data_options *opt, cl
 
 void clf_dataset_free(clf_dataset *ds);
 
+/* The accessors below take a valid dataset (not NULL). */
 clf_data_kind clf_dataset_kind(const clf_dataset *ds);
 
 /* seq2seq: the number of held-out pairs; lm: the number of held-out bytes. */

@@ -1,0 +1,170 @@
+/* The whole model on the device against the float64 host reference: loss, logits and every
+ * parameter gradient, for both archs, both norms, both activations and tied embeddings, with PAD
+ * in sources and targets (a fully padded source row, an entirely padded target row). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clformer/model.h"
+#include "harness.h"
+#include "ref/ref_model.h"
+
+typedef struct {
+    clf_arch arch;
+    clf_norm norm;
+    clf_activation_kind act;
+    bool tie;
+    float smoothing;
+} variant;
+
+static ref_config to_ref(const clf_config *c) {
+    ref_config r;
+    ref_config_default(&r);
+    r.arch = c->arch == CLF_ARCH_DECODER ? REF_ARCH_DECODER : REF_ARCH_ENCDEC;
+    r.vocab_size = c->vocab_size;
+    r.d_model = c->d_model;
+    r.n_heads = c->n_heads;
+    r.d_ff = c->d_ff;
+    r.n_enc_layers = c->n_enc_layers;
+    r.n_dec_layers = c->n_dec_layers;
+    r.max_len = c->max_len;
+    r.norm = c->norm == CLF_NORM_PRE ? REF_NORM_PRE : REF_NORM_POST;
+    r.activation = c->activation == CLF_ACTIVATION_GELU ? REF_ACT_GELU : REF_ACT_RELU;
+    r.ln_eps = c->ln_eps;
+    r.tie_embeddings = c->tie_embeddings;
+    return r;
+}
+
+/* Random ids in [0, 256) with PAD sprinkled in; row `pad_row` entirely PAD. */
+static void fill_tokens(int32_t *x, int B, int T, int pad_row) {
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++)
+            x[b * T + t] = b == pad_row || harness_below(5) == 0 ? CLF_PAD : (int32_t)harness_below(256);
+}
+
+static void check_variant(const variant *v) {
+    clf_device *dev = harness_device();
+    clf_config c = clf_config_default();
+    c.arch = v->arch;
+    c.norm = v->norm;
+    c.activation = v->act;
+    c.tie_embeddings = v->tie;
+    c.d_model = 16;
+    c.n_heads = 2;
+    c.d_ff = 24;
+    c.n_enc_layers = 1;
+    c.n_dec_layers = 2;
+    c.max_len = 16;
+    c.dropout = 0;
+    char what[160];
+    snprintf(what, sizeof what, "%s %s-norm %s%s smoothing %g", clf_arch_name(c.arch), clf_norm_name(c.norm),
+             clf_activation_name(c.activation), c.tie_embeddings ? " tied" : "", v->smoothing);
+
+    const int B = 3, Ts = 7, Tt = 5;
+    int32_t src[3 * 7], tin[3 * 5], tout[3 * 5];
+    fill_tokens(src, B, Ts, 1);  /* row 1: every key of its cross-attention is masked */
+    fill_tokens(tin, B, Tt, -1);
+    fill_tokens(tout, B, Tt, 2); /* row 2: no target counts */
+    tin[0] = CLF_BOS;
+    tout[0] = 65;
+
+    ref_config rc = to_ref(&c);
+    ref_params *rp, *rg;
+    CLF_CK(ref_params_new(&rc, &rp));
+    CLF_CK(ref_params_new(&rc, &rg));
+    ref_params_init(rp, harness_seed());
+    ref_batch rb = {B, Ts, Tt, src, tin, tout};
+    double loss_ref;
+    size_t nl = (size_t)B * Tt * (size_t)c.vocab_size;
+    double *logits_ref = malloc(nl * sizeof *logits_ref);
+    CLF_CK(ref_forward_backward(&rc, rp, &rb, v->smoothing, &loss_ref, logits_ref, rg));
+
+    clf_model *m;
+    CLF_CK(clf_model_new(dev, &c, true, &m));
+    float *flat = calloc(m->layout.total, sizeof *flat);
+    for (size_t i = 0; i < m->layout.n; i++) {
+        const clf_param_info *p = &m->layout.params[i];
+        ref_tensor *t = ref_params_find(rp, p->name);
+        ck_assert_msg(t != NULL, "%s: the reference has no %s", what, p->name);
+        ck_assert_uint_eq(t->numel, p->count);
+        for (size_t j = 0; j < p->count; j++) flat[p->offset + j] = (float)t->data[j];
+    }
+    ck_assert_int_eq((int)m->layout.n, rp->count);
+    CLF_CK(clf_model_write_params(m, flat));
+    clf_model_graph *mg;
+    clf_dims max = {B, c.arch == CLF_ARCH_ENCDEC ? Ts : 0, Tt, 0};
+    CLF_CK(clf_model_graph_new(m, max, true, v->smoothing, &mg));
+    clf_batch batch = {.B = B, .Ts = c.arch == CLF_ARCH_ENCDEC ? Ts : 0, .Tt = Tt, .src = src, .tgt_in = tin, .tgt_out = tout};
+    long count = 0;
+    CLF_CK(clf_model_graph_set_batch(mg, &batch, &count));
+    clf_run run = {{B, batch.Ts, Tt, 0}, true, 7, 1, count ? 1.0f / (float)count : 0.0f};
+    CLF_CK(clf_buffer_fill_float(dev, m->grads, 0, m->layout.total, 0.0f));
+    CLF_CK(clf_graph_zero_grads(mg->graph));
+    CLF_CK(clf_graph_forward(mg->graph, &run));
+    CLF_CK(clf_graph_backward(mg->graph, &run));
+
+    float loss;
+    CLF_CK(clf_buffer_read(dev, clf_tensor_buffer(mg->loss), 0, 4, &loss));
+    ck_assert_msg(fabs(loss - loss_ref) <= 1e-5 * fabs(loss_ref) + 1e-6, "%s: loss %.9g, reference %.9g (seed %llu)",
+                  what, loss, loss_ref, (unsigned long long)harness_seed());
+    float *logits = harness_download(clf_tensor_buffer(mg->logits), nl);
+    snprintf(what + strlen(what), sizeof what - strlen(what), ": logits");
+    harness_expect_close(what, logits, logits_ref, nl, 1e-5);
+    what[strlen(what) - 8] = '\0';
+
+    float *grads = malloc(m->layout.total * sizeof *grads);
+    CLF_CK(clf_buffer_read(dev, m->grads, 0, m->layout.total * 4, grads));
+    /* A gradient that is zero in exact arithmetic (the key bias: softmax ignores a shift shared by
+     * all keys) comes out as float rounding noise of the terms that cancel, so each tensor's error is
+     * measured against its own norm or a thousandth of the whole gradient's, whichever is larger. */
+    double total = 0;
+    for (size_t i = 0; i < rg->total; i++) total += rg->data[i] * rg->data[i];
+    total = sqrt(total);
+    for (size_t i = 0; i < m->layout.n; i++) {
+        const clf_param_info *p = &m->layout.params[i];
+        const double *ref = ref_params_find(rg, p->name)->data;
+        double num = 0, den = 0;
+        size_t worst = 0;
+        for (size_t j = 0; j < p->count; j++) {
+            double d = grads[p->offset + j] - ref[j];
+            num += d * d;
+            den += ref[j] * ref[j];
+            if (fabs(d) > fabs(grads[p->offset + worst] - ref[worst]) || isnan(d)) worst = j;
+        }
+        double err = sqrt(num) / fmax(sqrt(den), 1e-3 * total);
+        ck_assert_msg(err <= 1e-4, "%s: grad.%s: relative error %.3g > 1e-4; worst at %zu: got %.9g, ref %.9g (seed %llu)",
+                      what, p->name, err, worst, grads[p->offset + worst], ref[worst], (unsigned long long)harness_seed());
+    }
+    free(grads);
+    free(logits);
+    free(flat);
+    free(logits_ref);
+    clf_model_graph_free(mg);
+    clf_model_free(m);
+    ref_params_free(rp);
+    ref_params_free(rg);
+}
+
+START_TEST(matches_reference) {
+    static const variant variants[] = {
+        {CLF_ARCH_ENCDEC, CLF_NORM_POST, CLF_ACTIVATION_RELU, false, 0.0f},
+        {CLF_ARCH_ENCDEC, CLF_NORM_PRE, CLF_ACTIVATION_GELU, false, 0.1f},
+        {CLF_ARCH_ENCDEC, CLF_NORM_POST, CLF_ACTIVATION_GELU, true, 0.1f},
+        {CLF_ARCH_DECODER, CLF_NORM_POST, CLF_ACTIVATION_GELU, false, 0.0f},
+        {CLF_ARCH_DECODER, CLF_NORM_PRE, CLF_ACTIVATION_RELU, true, 0.1f},
+    };
+    check_variant(&variants[_i]);
+}
+END_TEST
+
+static Suite *suite(void) {
+    Suite *s = suite_create("model");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 900);
+    tcase_add_loop_test(tc, matches_reference, 0, 5);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return harness_main(suite()); }
