@@ -59,15 +59,16 @@ __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void grad_norm_partial(__global float *partial /* [groups] */, __global const float *grads /* [n] */, int n) {
     __local float acc[WG];
     const int n4 = n / 4;
-    float s = 0.0f;
+    float4 s4 = (float4)(0.0f); /* four independent sums: a scalar chain of adds caps a CPU core */
     FOR_BLOCKS(b, n4) {
         float4 g = vload4(b, grads);
-        s += dot(g, g);
+        s4 += g * g;
     }
     if (get_global_id(0) == 0 && n % 4) {
         float4 g = load_tail(grads, 4 * n4, n);
-        s += dot(g, g);
+        s4 += g * g;
     }
+    float s = (s4.s0 + s4.s1) + (s4.s2 + s4.s3);
     float total = wg_sum(acc, s);
     if (get_local_id(0) == 0) partial[get_group_id(0)] = total;
 }

@@ -13,20 +13,26 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 
-inline uint4 philox4x32_10(uint4 c, uint2 k) {
+__attribute__((always_inline)) inline uint4 philox4x32_10(uint4 c, uint2 k) {
+    /* scalar words, 64-bit products and an unrolled loop: PoCL vectorizes this across work-items */
+    uint c0 = c.x, c1 = c.y, c2 = c.z, c3 = c.w, k0 = k.x, k1 = k.y;
+#pragma unroll
     for (int r = 0; r < 10; r++) {
-        uint hi0 = mul_hi(PHILOX_M0, c.x), lo0 = PHILOX_M0 * c.x;
-        uint hi1 = mul_hi(PHILOX_M1, c.z), lo1 = PHILOX_M1 * c.z;
-        c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
-        k += (uint2)(PHILOX_W0, PHILOX_W1);
+        ulong p0 = (ulong)PHILOX_M0 * c0, p1 = (ulong)PHILOX_M1 * c2;
+        c0 = (uint)(p1 >> 32) ^ c1 ^ k0;
+        c1 = (uint)p1;
+        c2 = (uint)(p0 >> 32) ^ c3 ^ k1;
+        c3 = (uint)p0;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
     }
-    return c;
+    return (uint4)(c0, c1, c2, c3);
 }
 
 /* Dropout's keep decision for element i of a site at a step: the 32-bit word i % 4 of the Philox
  * block (counter = (i / 4, site, step, 0), key = seed), kept when its top 24 bits reach the
  * threshold round(p * 2^24). Independent of work-group size and device. */
-inline bool clf_dropout_keep(uint i, uint site, uint step, uint2 seed, uint threshold) {
+__attribute__((always_inline)) inline bool clf_dropout_keep(uint i, uint site, uint step, uint2 seed, uint threshold) {
     uint4 r = philox4x32_10((uint4)(i >> 2, site, step, 0u), seed);
     uint w = (i & 3u) == 0u ? r.x : (i & 3u) == 1u ? r.y : (i & 3u) == 2u ? r.z : r.w;
     return (w >> 8) >= threshold;

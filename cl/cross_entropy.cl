@@ -3,7 +3,7 @@
 #include "common.cl"
 
 #ifndef WG
-#define WG 256 /* work-items per row; a power of two */
+#define WG 256 /* work-items per row; a power of two (1 is right for CPUs) */
 #endif
 
 /* Fold (m2, s2) into (m, s), where s is sum exp(x - m) over the elements seen. An empty side has
@@ -20,12 +20,16 @@ inline void ce_combine(float *m, float *s, float m2, float s2) {
     *m = mn;
 }
 
-/* One work-group per row. Pass 1 reads the row once: online max and sum of exp, four strided
- * elements per step so one rescaling exp serves four, plus the plain sum of x for the smoothing
- * term; a tree in local memory joins the work-items. Pass 2 reads the row again (it is still in
- * cache) to write dlogits. Everything is expressed against the row max m and log(s), never against
- * m + log(s), so large logits keep their precision.
- * loss_r = (1-eps)(lse - x_y) + eps (lse - mean x); dlogits = inv_count (p - (1-eps)[v==y] - eps/V).
+/* One work-group per row, float4 vectors of the row (vload4: rows need not be aligned); work-item lid
+ * takes vectors lid, lid + WG, ... (coalesced on GPUs, one contiguous walk when WG is 1 on CPUs, where
+ * PoCL would otherwise turn a group's loop into gathers and scatters). The last v % 4 elements go to
+ * work-item 0.
+ * Pass 1 reads the row once: per-lane online max and sum of exp (two vectors per step, so one
+ * rescaling exp serves eight elements), plus the plain sum of x for the smoothing term; the lanes,
+ * then the work-items (a tree in local memory) are joined. Pass 2 reads the row again (from cache)
+ * to write dlogits. Everything is expressed against the row max m and log(s), never m + log(s), so
+ * large logits keep their precision.
+ * loss_r = (1-eps)(lse - x_y) + eps (lse - mean x); dlogits = inv_count (p - (1-eps)[j==y] - eps/V).
  * A target outside [0, V) that is not pad gives NaN loss and gradients, so the step is skipped. */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *dlogits /* [n, v] or unused */,
@@ -37,23 +41,36 @@ void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *
     const bool pad_row = y == pad;
     __global const float *x = logits + (size_t)row * (size_t)v;
     __global float *dx = dlogits + (size_t)row * (size_t)v;
+    const int nv4 = v / 4, tail = 4 * nv4;
 
     /* A pad row reads nothing but still meets every barrier: PoCL needs all work-items at each one. */
-    const int len = pad_row ? 0 : v;
-    float m = -INFINITY, s = 0.0f, sx = 0.0f;
-    int i = lid;
-    for (; i + 3 * WG < len; i += 4 * WG) {
-        float a = x[i], b = x[i + WG], c = x[i + 2 * WG], d = x[i + 3 * WG];
-        float mn = fmax(fmax(m, a), fmax(fmax(b, c), d));
-        s = s * exp(m - mn) + ((exp(a - mn) + exp(b - mn)) + (exp(c - mn) + exp(d - mn)));
-        m = mn;
-        sx += (a + b) + (c + d);
+    const int len4 = pad_row ? 0 : nv4;
+    float4 m4 = (float4)(-INFINITY), s4 = (float4)(0.0f), sx4 = (float4)(0.0f);
+    int k = lid;
+    for (; k + WG < len4; k += 2 * WG) {
+        float4 a = vload4(k, x), b = vload4(k + WG, x);
+        float4 mn = fmax(m4, fmax(a, b));
+        s4 = s4 * exp(m4 - mn) + (exp(a - mn) + exp(b - mn));
+        m4 = mn;
+        sx4 += a + b;
     }
-    for (; i < len; i += WG) {
-        float a = x[i];
-        ce_combine(&m, &s, a, 1.0f);
-        sx += a;
+    if (k < len4) {
+        float4 a = vload4(k, x);
+        float4 mn = fmax(m4, a);
+        s4 = s4 * exp(m4 - mn) + exp(a - mn);
+        m4 = mn;
+        sx4 += a;
     }
+    /* lanes whose sum is still 0 saw nothing (m4 -INFINITY): ce_combine skips them */
+    float m = m4.s0, s = s4.s0, sx = (sx4.s0 + sx4.s1) + (sx4.s2 + sx4.s3);
+    ce_combine(&m, &s, m4.s1, s4.s1);
+    ce_combine(&m, &s, m4.s2, s4.s2);
+    ce_combine(&m, &s, m4.s3, s4.s3);
+    if (lid == 0 && !pad_row)
+        for (int j = tail; j < v; j++) {
+            ce_combine(&m, &s, x[j], 1.0f);
+            sx += x[j];
+        }
     lm[lid] = m;
     ls[lid] = s;
     lx[lid] = sx;
@@ -69,8 +86,11 @@ void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *
         barrier(CLK_LOCAL_MEM_FENCE);
     }
     if (pad_row) {
-        if (write_grad)
-            for (int j = lid; j < v; j += WG) dx[j] = 0.0f;
+        if (write_grad) {
+            for (int j = lid; j < nv4; j += WG) vstore4((float4)(0.0f), j, dx);
+            if (lid == 0)
+                for (int j = tail; j < v; j++) dx[j] = 0.0f;
+        }
         if (lid == 0) loss_rows[row] = 0.0f;
         return;
     }
@@ -84,11 +104,18 @@ void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *
     }
     if (write_grad) {
         const float off_target = eps / (float)v, on_target = 1.0f - eps;
-        for (int j = lid; j < v; j += WG) {
-            float p = exp((x[j] - m) - log_s);
-            float g = p - off_target - (j == y ? on_target : 0.0f);
-            dx[j] = valid ? inv_count * g : NAN;
+        const float scale = valid ? inv_count : NAN;
+        for (int j = lid; j < nv4; j += WG) {
+            float4 p = exp((vload4(j, x) - m) - log_s);
+            int4 idx = (int4)(4 * j) + (int4)(0, 1, 2, 3);
+            float4 g = p - off_target - select((float4)(0.0f), (float4)(on_target), idx == (int4)(y));
+            vstore4(scale * g, j, dx);
         }
+        if (lid == 0)
+            for (int j = tail; j < v; j++) {
+                float p = exp((x[j] - m) - log_s);
+                dx[j] = scale * (p - off_target - (j == y ? on_target : 0.0f));
+            }
     }
 }
 

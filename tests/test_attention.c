@@ -2,6 +2,7 @@
  * backward against the float64 reference, against each other for every mask combination, the
  * all-masked row, determinism and argument checks; the reference backward against finite differences. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* Dropout masks on the device against the host twin of Philox (src/philox.c): bit-identical keep
  * decisions for many (index, site, step, seed), indices up to 2^32 - 1 and not multiples of 4;
- * the same results for every work-group size, for the float4 and the scalar path, and for a
+ * the same results for every work-group size, for the four-per-work-item body and the scalar tail, and for a
  * tensor processed in pieces. */
 #include <math.h>
 #include <stdlib.h>
@@ -37,7 +37,7 @@ static void expect_mask(const char *what, const float *got, size_t n, const clf_
 
 START_TEST(device_mask_matches_host) {
     clf_device *dev = harness_device();
-    const size_t n = 1031; /* not a multiple of 4: the float4 path's tail is checked too */
+    const size_t n = 1031; /* not a multiple of 4: the body and its tail are both checked */
     float *ones = filled(n, 1.0f), *zeros = filled(n, 0.0f);
     cl_mem sb = harness_upload(ones, n), yb = harness_poisoned(n), db = harness_poisoned(n);
     const float ps[] = {0.1f, 0.5f, 0.9f};
@@ -54,13 +54,13 @@ START_TEST(device_mask_matches_host) {
             clf_elementwise_cfg cfg = {0, vec, starts[k]};
             CLF_CK(clf_residual_dropout_fwd_cfg(dev, yb, NULL, sb, n, &d, &cfg));
             float *y = harness_download(yb, n);
-            expect_mask(vec == 4 ? "fwd, float4" : "fwd, scalar", y, n, &d, starts[k]);
+            expect_mask(vec == 4 ? "fwd, body" : "fwd, tail only", y, n, &d, starts[k]);
             free(y);
             /* backward regenerates the same mask: 0 + drop(1) */
             CLF_CK(clf_buffer_write(dev, db, 0, n * sizeof(float), zeros));
             CLF_CK(clf_residual_dropout_bwd_cfg(dev, NULL, db, sb, n, &d, &cfg));
             float *g = harness_download(db, n);
-            expect_mask(vec == 4 ? "bwd, float4" : "bwd, scalar", g, n, &d, starts[k]);
+            expect_mask(vec == 4 ? "bwd, body" : "bwd, tail only", g, n, &d, starts[k]);
             free(g);
         }
     }
@@ -107,7 +107,7 @@ END_TEST
 /* A tensor processed in pieces with mask0 = the piece's offset gives the bits of one launch. */
 START_TEST(pieces_match_whole) {
     clf_device *dev = harness_device();
-    const size_t n = 4099, cut = 1028; /* cut a multiple of 4 (float4 piece), the rest scalar from an odd start */
+    const size_t n = 4099, cut = 1028; /* cut a multiple of 4 (body and tail), the rest scalar from an odd start */
     clf_dropout d = {0.5f, random_seed64(), 7, 3};
     float *s = harness_random(n, -2, 2, NULL);
     cl_mem sb = harness_upload(s, n), yb = harness_poisoned(n), pb = harness_poisoned(n);

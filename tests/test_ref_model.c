@@ -410,7 +410,8 @@ START_TEST(masks_do_what_spec_says) {
         l = logits_of(&c, p, &d.b);
         for (int r = 0; r < B; r++)
             for (int t = 0; t < TT; t++)
-                if (encdec || d.tgt_in[r * TT + t] != REF_PAD) same_rows(l + (size_t)t * V, TT, base + (size_t)t * V, TT, r, r, 1, 0.0, "PAD row");
+                if (encdec || d.tgt_in[r * TT + t] != REF_PAD) /* position t alone: shift both by t */
+                    same_rows(l + (size_t)t * V, TT, base + (size_t)t * V, TT, r, r, 1, 0.0, "PAD embedding row");
         free(l);
 
         /* the all-PAD source row: cross-attention outputs its bias, whatever the encoder holds */

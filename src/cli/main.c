@@ -15,6 +15,7 @@ static const subcommand commands[] = {
     {"train", cmd_train, "train a Transformer (no flags: the reverse task on a small model)"},
     {"eval", cmd_eval, "held-out loss, perplexity, accuracy and exact match of a checkpoint"},
     {"generate", cmd_generate, "translate lines (encdec) or continue a prompt (decoder)"},
+    {"bench", cmd_bench, "time every kernel against the device's measured limits"},
     {"grad", cmd_grad, "one forward and backward pass on a batch file; dump loss, logits, gradients"},
 };
 

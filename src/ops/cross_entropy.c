@@ -7,10 +7,12 @@
 
 #include "clformer/launch.h"
 
-/* Wide rows get 256 work-items; narrow ones (the byte vocabulary, 259) 64, so few sit idle. Never more
- * than the device allows (a power of two, as the tree needs). */
+/* GPUs: wide rows get 256 work-items, narrow ones (the byte vocabulary, 259) 64, so few sit idle.
+ * CPUs: one work-item walks the whole row (see the kernel). Never more than the device allows (a
+ * power of two, as the tree needs). */
 static int ce_wg(const clf_device *dev, int v) {
-    size_t want = v >= 2048 ? 256 : 64, max = clf_device_get_info(dev)->max_work_group;
+    size_t want = clf_device_get_info(dev)->is_cpu ? 1 : v >= 2048 ? 256 : 64;
+    size_t max = clf_device_get_info(dev)->max_work_group;
     while (want > 1 && want > max) want /= 2;
     return (int)want;
 }

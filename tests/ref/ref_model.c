@@ -30,7 +30,8 @@ clf_status ref_config_check(const ref_config *cfg) {
     if (cfg->arch != REF_ARCH_ENCDEC && cfg->arch != REF_ARCH_DECODER)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "ref_config: arch %d is neither encdec nor decoder", (int)cfg->arch);
     if (cfg->vocab_size <= REF_PAD)
-        return CLF_ERROR(CLF_ERR_INVALID_ARG, "ref_config: vocab_size %d must exceed PAD (%d)", cfg->vocab_size, REF_PAD);
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "ref_config: vocab_size %d must exceed PAD (%d)", cfg->vocab_size,
+                         REF_PAD);
     if (cfg->d_model <= 0 || cfg->n_heads <= 0 || cfg->d_model % cfg->n_heads != 0)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "ref_config: d_model %d is not a positive multiple of n_heads %d",
                          cfg->d_model, cfg->n_heads);
@@ -193,7 +194,9 @@ void ref_params_init(ref_params *p, uint64_t seed) {
         double a = sqrt(6.0 / (t->shape[0] + t->shape[1]));
         for (size_t k = 0; k < t->numel; k++) {
             double u = (double)(splitmix64(&s) >> 11) * 0x1p-53;
-            t->data[k] = t->kind == REF_TENSOR_WEIGHT ? a * (2.0 * u - 1.0) : t->kind == REF_TENSOR_LN_WEIGHT ? 1.0 : 0.0;
+            t->data[k] = t->kind == REF_TENSOR_WEIGHT      ? a * (2.0 * u - 1.0)
+                         : t->kind == REF_TENSOR_LN_WEIGHT ? 1.0
+                                                           : 0.0;
         }
     }
 }

@@ -39,8 +39,8 @@ typedef struct ref_config {
     ref_arch arch;
     int vocab_size; /* > REF_PAD, so PAD is a valid id */
     int d_model, n_heads, d_ff;
-    int n_enc_layers; /* ignored for REF_ARCH_DECODER */
-    int n_dec_layers;
+    int n_enc_layers; /* >= 0; ignored for REF_ARCH_DECODER */
+    int n_dec_layers; /* >= 0 */
     int max_len; /* sequences longer than this are rejected */
     ref_norm norm;
     ref_activation activation;
