@@ -23,10 +23,6 @@ import os
 import struct
 import sys
 
-# tools/glob.py (the build's helper) would shadow the standard glob module that torch imports
-_here = os.path.dirname(os.path.abspath(__file__))
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != _here]
-
 import numpy as np
 import torch
 import torch.nn.functional as F
