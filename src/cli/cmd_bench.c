@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "bench/bench_limits.h"
+#include "clformer/program.h"
 #include "commands.h"
 #include "options.h"
 
@@ -24,9 +25,31 @@ static int write_json(const char *path, const clf_bench *b) {
     return rc;
 }
 
+/* Build every embedded program on a fresh context: from source (the disk cache off), then from the
+ * disk cache (filled first). The cache is switched through the environment, as a user would. */
+static int measure_builds(const char *selector, clf_build_stats *cold, clf_build_stats *cached) {
+    for (int pass = 0; pass < 3; pass++) {
+        if (pass == 0) setenv("CLFORMER_NO_CACHE", "1", 1);
+        else unsetenv("CLFORMER_NO_CACHE");
+        clf_device *dev;
+        if (clf_device_open(selector, &dev) != CLF_OK) return cli_fail("bench", "%s", clf_errmsg());
+        for (const char *const *name = clf_program_names(); *name; name++) {
+            cl_program p;
+            if (clf_program_get(dev, *name, NULL, &p) != CLF_OK) {
+                clf_device_free(dev);
+                return cli_fail("bench", "%s", clf_errmsg());
+            }
+        }
+        if (pass == 0) clf_program_build_stats(dev, cold);
+        if (pass == 2) clf_program_build_stats(dev, cached);
+        clf_device_free(dev);
+    }
+    return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
     const char *device = NULL, *json = NULL, *only = NULL;
-    bool quick = false;
+    bool quick = false, builds = false;
     long iters = 10;
     const cli_opt opts[] = {
         {"device", CLI_STRING, &device, "SPEC", "device: P:D, gpu, cpu, any or part of its name", 1, 0},
@@ -34,11 +57,18 @@ int cmd_bench(int argc, char **argv) {
         {"iters", CLI_INT, &iters, "N", "timed runs per kernel (the median is reported)", 1, 10000},
         {"only", CLI_STRING, &only, "NAME", "one family: linear, attention, norm, elementwise, optim", 1, 0},
         {"json", CLI_STRING, &json, "FILE", "also write the figures as JSON", 1, 0},
+        {"builds", CLI_FLAG, &builds, NULL, "also time building every kernel program, from source and from the cache", 1, 0},
     };
     const cli_command cmd = {"bench", "Time every kernel at the shapes of a training step (d_model 512, 8 heads, d_ff 2048, 4096 tokens).",
                              "[options]", opts, sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : 2;
+    if (builds) {
+        clf_build_stats cold, cached;
+        if (measure_builds(device, &cold, &cached)) return 1;
+        printf("program builds: %d from source in %.0f ms; %d from the disk cache in %.0f ms\n", cold.from_source,
+               cold.source_ms, cached.from_disk_cache, cached.disk_cache_ms);
+    }
     clf_device *dev;
     if (cli_open_device("bench", device, &dev)) return 1;
     clf_bench b = {.dev = dev,
