@@ -12,13 +12,7 @@
 #define WG 64 /* rows per work-group and per staged tile */
 #endif
 
-/* Dropout on P: the arguments every kernel takes, and the factor element idx is multiplied by
- * (0 dropped, 1/(1-p) kept; 1 when dropout is off). idx = ((b*H + h)*tq + i)*tk + j. */
-#define DROP_PARAMS uint drop_threshold, uint seed_lo, uint seed_hi, uint drop_step, uint drop_site, float drop_scale
-#define DROP_FACTOR(idx)                                                                                   \
-    (drop_threshold == 0u ? 1.0f                                                                        \
-     : clf_dropout_keep((idx), drop_site, drop_step, (uint2)(seed_lo, seed_hi), drop_threshold) ? drop_scale \
-                                                                                                  : 0.0f)
+/* Dropout on P (DROP_PARAMS, DROP_FACTOR of common.cl): element idx = ((b*H + h)*tq + i)*tk + j. */
 
 /* Stage rows [r0, r0 + WG) of one head of x (rows of stride d, n rows) into t[WG][DH]; rows past n
  * read as zero. Consecutive work-items read consecutive floats. Every work-item must call it. */
@@ -32,6 +26,25 @@ inline void load_tile(__local float *t, __global const float *x, int r0, int n, 
 /* Whether key j (of n) is attendable: in range and not masked (kmask row of this batch item or NULL). */
 inline int key_on(__global const int *kmask_b, int j, int n) {
     return j < n && (kmask_b == 0 || kmask_b[j] != 0);
+}
+
+/* Keys the forward and dq kernels visit: .x for the whole work-group (causal: up to its last query,
+ * so every work-item reaches the same barriers), .y for query row i (none past tq). */
+inline int2 key_span(int i, int tq, int tk, int causal) {
+    const int last = min(tq, (int)(get_group_id(0) + 1) * WG) - 1; /* the group's last query */
+    const int kend = causal ? min(tk, last + 1) : tk;
+    return (int2)(kend, i >= tq ? 0 : causal ? min(kend, i + 1) : kend);
+}
+
+/* Stage key tile j0: rows of K and V of this head into ks and vs, whether each key is attendable
+ * into kon. Every work-item must call it. */
+inline void stage_keys(__local float *ks, __local float *vs, __local int *kon, __global const float *kb,
+                       __global const float *vb, __global const int *mb, int j0, int tk, int d) {
+    barrier(CLK_LOCAL_MEM_FENCE);
+    load_tile(ks, kb, j0, tk, d);
+    load_tile(vs, vb, j0, tk, d);
+    kon[get_local_id(0)] = key_on(mb, j0 + (int)get_local_id(0), tk);
+    barrier(CLK_LOCAL_MEM_FENCE);
 }
 
 /* Eight independent partial sums: a single chain of DH dependent FMAs is latency-bound on CPUs,
@@ -65,17 +78,11 @@ attention_fwd(__global float *o, __global float *lse, __global const float *q, _
     }
     /* m: running max of the scores; l: sum of exp(s - m) over attendable keys (undropped) */
     float m = -INFINITY, l = 0.0f;
-    const int last = min(tq, (int)(get_group_id(0) + 1) * WG) - 1; /* the group's last query */
-    const int kend = causal ? min(tk, last + 1) : tk;
-    const int mine = i >= tq ? 0 : causal ? min(kend, i + 1) : kend; /* keys this row may see */
+    const int2 span = key_span(i, tq, tk, causal);
     const uint idx0 = ((uint)bh * (uint)tq + (uint)i) * (uint)tk;
-    for (int j0 = 0; j0 < kend; j0 += WG) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        load_tile(ks, kb, j0, tk, d);
-        load_tile(vs, vb, j0, tk, d);
-        kon[li] = key_on(mb, j0 + li, tk);
-        barrier(CLK_LOCAL_MEM_FENCE);
-        const int jn = min(WG, mine - j0);
+    for (int j0 = 0; j0 < span.x; j0 += WG) {
+        stage_keys(ks, vs, kon, kb, vb, mb, j0, tk, d);
+        const int jn = min(WG, span.y - j0);
         for (int jj = 0; jj < jn; jj++) {
             if (!kon[jj]) continue;
             const float s = dot_row(qi, ks + jj * DH) * scale;
@@ -129,17 +136,11 @@ attention_bwd_dq(__global float *dq, __global const float *dout, __global const 
         acc[c] = 0.0f;
     }
     const float lse_i = i < tq ? lse[(size_t)bh * tq + i] : 0.0f, d_i = i < tq ? dd[(size_t)bh * tq + i] : 0.0f;
-    const int last = min(tq, (int)(get_group_id(0) + 1) * WG) - 1;
-    const int kend = causal ? min(tk, last + 1) : tk;
-    const int mine = i >= tq ? 0 : causal ? min(kend, i + 1) : kend;
+    const int2 span = key_span(i, tq, tk, causal);
     const uint idx0 = ((uint)bh * (uint)tq + (uint)i) * (uint)tk;
-    for (int j0 = 0; j0 < kend; j0 += WG) {
-        barrier(CLK_LOCAL_MEM_FENCE);
-        load_tile(ks, kb, j0, tk, d);
-        load_tile(vs, vb, j0, tk, d);
-        kon[li] = key_on(mb, j0 + li, tk);
-        barrier(CLK_LOCAL_MEM_FENCE);
-        const int jn = min(WG, mine - j0);
+    for (int j0 = 0; j0 < span.x; j0 += WG) {
+        stage_keys(ks, vs, kon, kb, vb, mb, j0, tk, d);
+        const int jn = min(WG, span.y - j0);
         for (int jj = 0; jj < jn; jj++) {
             if (!kon[jj]) continue; /* a row with an attendable key has a finite lse */
             const float p = exp(dot_row(qi, ks + jj * DH) * scale - lse_i);

@@ -38,4 +38,14 @@ __attribute__((always_inline)) inline bool clf_dropout_keep(uint i, uint site, u
     return (w >> 8) >= threshold;
 }
 
+/* Dropout as a kernel takes it: DROP_PARAMS are its arguments (the host passes them with
+ * CLF_DROPOUT_ARGS of src/ops/elementwise.h; threshold 0 means off), DROP_ARGS hands them on to a
+ * helper, and DROP_FACTOR(idx) is what element idx is multiplied by: 0 dropped, 1/(1-p) kept, 1 off. */
+#define DROP_PARAMS uint drop_threshold, uint seed_lo, uint seed_hi, uint drop_step, uint drop_site, float drop_scale
+#define DROP_ARGS drop_threshold, seed_lo, seed_hi, drop_step, drop_site, drop_scale
+#define DROP_FACTOR(idx)                                                                                   \
+    (drop_threshold == 0u ? 1.0f                                                                        \
+     : clf_dropout_keep((idx), drop_site, drop_step, (uint2)(seed_lo, seed_hi), drop_threshold) ? drop_scale \
+                                                                                                  : 0.0f)
+
 #endif

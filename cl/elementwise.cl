@@ -24,25 +24,23 @@
 #define ALWAYS inline __attribute__((always_inline))
 #define REQD __attribute__((reqd_work_group_size(WG, 1, 1)))
 
-/* The dropout a kernel applies: mask index of element 0, site, step, seed halves, threshold, 1/(1-p). */
-#define DROP_PARAMS uint mask0, uint site, uint step, uint seed_lo, uint seed_hi, uint threshold, float scale
-#define DROP_ARGS mask0, site, step, seed_lo, seed_hi, threshold, scale
+/* The dropout a kernel applies: the mask index of element 0, then common.cl's DROP_PARAMS. */
+#define EW_DROP_PARAMS uint mask0, DROP_PARAMS
+#define EW_DROP_ARGS mask0, DROP_ARGS
 
 #if DROP
 /* The Philox block of body work-item g (mask0 is a multiple of 4). */
-ALWAYS uint4 drop_block(uint g, DROP_PARAMS) {
-    return philox4x32_10((uint4)((mask0 >> 2) + g, site, step, 0u), (uint2)(seed_lo, seed_hi));
+ALWAYS uint4 drop_block(uint g, EW_DROP_PARAMS) {
+    return philox4x32_10((uint4)((mask0 >> 2) + g, drop_site, drop_step, 0u), (uint2)(seed_lo, seed_hi));
 }
 /* One word of that block as a multiplier, decided as clf_dropout_keep decides it. */
 ALWAYS float drop_word(uint w, uint threshold, float scale) { return (w >> 8) >= threshold ? scale : 0.0f; }
 /* The multiplier of element i on its own (the tail). */
-ALWAYS float drop_one(uint i, DROP_PARAMS) {
-    return clf_dropout_keep(mask0 + i, site, step, (uint2)(seed_lo, seed_hi), threshold) ? scale : 0.0f;
-}
+ALWAYS float drop_one(uint i, EW_DROP_PARAMS) { return DROP_FACTOR(mask0 + i); }
 #else
-ALWAYS uint4 drop_block(uint g, DROP_PARAMS) { return (uint4)(0u); }
+ALWAYS uint4 drop_block(uint g, EW_DROP_PARAMS) { return (uint4)(0u); }
 ALWAYS float drop_word(uint w, uint threshold, float scale) { return 1.0f; }
-ALWAYS float drop_one(uint i, DROP_PARAMS) { return 1.0f; }
+ALWAYS float drop_one(uint i, EW_DROP_PARAMS) { return 1.0f; }
 #endif
 
 /* ---- y = x + drop(s) (y = drop(s) without ACC); y may alias x or s ---- */
@@ -56,19 +54,19 @@ ALWAYS void fwd_elem(__global float *y, __global const float *x, __global const 
 }
 
 __kernel REQD void residual_dropout_fwd(__global float *y, __global const float *x, __global const float *s,
-                                        DROP_PARAMS) {
+                                        EW_DROP_PARAMS) {
     uint g = get_global_id(0), i = 4u * g;
-    uint4 r = drop_block(g, DROP_ARGS);
-    fwd_elem(y, x, s, i, drop_word(r.x, threshold, scale));
-    fwd_elem(y, x, s, i + 1u, drop_word(r.y, threshold, scale));
-    fwd_elem(y, x, s, i + 2u, drop_word(r.z, threshold, scale));
-    fwd_elem(y, x, s, i + 3u, drop_word(r.w, threshold, scale));
+    uint4 r = drop_block(g, EW_DROP_ARGS);
+    fwd_elem(y, x, s, i, drop_word(r.x, drop_threshold, drop_scale));
+    fwd_elem(y, x, s, i + 1u, drop_word(r.y, drop_threshold, drop_scale));
+    fwd_elem(y, x, s, i + 2u, drop_word(r.z, drop_threshold, drop_scale));
+    fwd_elem(y, x, s, i + 3u, drop_word(r.w, drop_threshold, drop_scale));
 }
 
 __kernel REQD void residual_dropout_fwd_tail(__global float *y, __global const float *x, __global const float *s,
-                                             uint start, uint n, DROP_PARAMS) {
+                                             uint start, uint n, EW_DROP_PARAMS) {
     uint i = start + (uint)get_global_id(0);
-    if (i < n) fwd_elem(y, x, s, i, drop_one(i, DROP_ARGS));
+    if (i < n) fwd_elem(y, x, s, i, drop_one(i, EW_DROP_ARGS));
 }
 
 /* ---- dx += dy (with ACC), ds += drop(dy): the mask regenerated from the same indices ---- */
@@ -82,19 +80,19 @@ ALWAYS void bwd_elem(__global float *dx, __global float *ds, __global const floa
 }
 
 __kernel REQD void residual_dropout_bwd(__global float *dx, __global float *ds, __global const float *dy,
-                                        DROP_PARAMS) {
+                                        EW_DROP_PARAMS) {
     uint g = get_global_id(0), i = 4u * g;
-    uint4 r = drop_block(g, DROP_ARGS);
-    bwd_elem(dx, ds, dy, i, drop_word(r.x, threshold, scale));
-    bwd_elem(dx, ds, dy, i + 1u, drop_word(r.y, threshold, scale));
-    bwd_elem(dx, ds, dy, i + 2u, drop_word(r.z, threshold, scale));
-    bwd_elem(dx, ds, dy, i + 3u, drop_word(r.w, threshold, scale));
+    uint4 r = drop_block(g, EW_DROP_ARGS);
+    bwd_elem(dx, ds, dy, i, drop_word(r.x, drop_threshold, drop_scale));
+    bwd_elem(dx, ds, dy, i + 1u, drop_word(r.y, drop_threshold, drop_scale));
+    bwd_elem(dx, ds, dy, i + 2u, drop_word(r.z, drop_threshold, drop_scale));
+    bwd_elem(dx, ds, dy, i + 3u, drop_word(r.w, drop_threshold, drop_scale));
 }
 
 __kernel REQD void residual_dropout_bwd_tail(__global float *dx, __global float *ds, __global const float *dy,
-                                             uint start, uint n, DROP_PARAMS) {
+                                             uint start, uint n, EW_DROP_PARAMS) {
     uint i = start + (uint)get_global_id(0);
-    if (i < n) bwd_elem(dx, ds, dy, i, drop_one(i, DROP_ARGS));
+    if (i < n) bwd_elem(dx, ds, dy, i, drop_one(i, EW_DROP_ARGS));
 }
 
 /* ---- dst += alpha * src (axpy), dst = alpha * src (scale) ---- */

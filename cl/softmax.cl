@@ -7,12 +7,7 @@
 #define WG 64 /* a power of two */
 #endif
 
-/* Dropout on P, as in cl/attention.cl: 0 dropped, 1/(1-p) kept, 1 when off; idx = r * tk + j. */
-#define DROP_PARAMS uint drop_threshold, uint seed_lo, uint seed_hi, uint drop_step, uint drop_site, float drop_scale
-#define DROP_FACTOR(idx)                                                                                   \
-    (drop_threshold == 0u ? 1.0f                                                                        \
-     : clf_dropout_keep((idx), drop_site, drop_step, (uint2)(seed_lo, seed_hi), drop_threshold) ? drop_scale \
-                                                                                                  : 0.0f)
+/* Dropout on P (DROP_PARAMS, DROP_FACTOR of common.cl), as in cl/attention.cl: idx = r * tk + j. */
 
 /* Tree reductions over the work-group; every work-item gets the result. */
 inline float group_max(__local float *red, float x) {

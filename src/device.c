@@ -324,6 +324,15 @@ clf_status clf_buffer_view(clf_device *dev, cl_mem parent, size_t offset, size_t
     return CLF_OK;
 }
 
+clf_status clf_buffer_check(cl_mem buf, size_t bytes, const char *what) {
+    if (!buf) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s is NULL (needs %zu bytes)", what, bytes);
+    size_t have = 0;
+    cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof have, &have, NULL);
+    if (err != CL_SUCCESS) return CLF_CL_ERROR(err, "clGetMemObjectInfo(%s)", what);
+    if (have < bytes) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s holds %zu bytes, needs %zu", what, have, bytes);
+    return CLF_OK;
+}
+
 void clf_buffer_release(clf_device *dev, cl_mem buf) {
     if (!buf) return;
     cl_mem parent = NULL;

@@ -265,7 +265,7 @@ START_TEST(refuses_bad_arguments) {
     EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, -1, out, relu), "in=-1");
     EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, 0, relu), "out=0");
     EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, out, (clf_activation)7), "activation");
-    EXPECT_INVALID(clf_linear_fwd(dev, small, pre, x, w, b, n, in, out, relu), "y holds 5 floats, needs 8");
+    EXPECT_INVALID(clf_linear_fwd(dev, small, pre, x, w, b, n, in, out, relu), "y holds 20 bytes, needs 32");
     EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, 3, relu), "needs");
     CLF_CK(clf_linear_fwd(dev, y, pre, x, w, b, n, in, out, gelu));
 

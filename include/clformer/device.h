@@ -57,6 +57,9 @@ clf_status clf_buffer_alloc(clf_device *dev, size_t bytes, const char *what, cl_
 /* A view of [offset, offset+bytes) of a buffer; offset must be a multiple of mem_base_align. Views
  * are not counted as bytes in use. */
 clf_status clf_buffer_view(clf_device *dev, cl_mem parent, size_t offset, size_t bytes, cl_mem *out);
+/* Launchers' argument check: buf is not NULL and holds at least `bytes` (a shape mismatch would
+ * otherwise read or write out of bounds). CLF_ERR_INVALID_ARG names `what`, the bytes needed and held. */
+clf_status clf_buffer_check(cl_mem buf, size_t bytes, const char *what);
 /* Release a buffer or a view (NULL is fine). */
 void clf_buffer_release(clf_device *dev, cl_mem buf);
 

@@ -104,9 +104,31 @@ clf_status clf_trainer_evaluate(clf_trainer *t, bool exact, clf_eval_report *out
 clf_status clf_trainer_samples(clf_trainer *t, int n, int width, char *src, char *tgt, char *got, int *n_out);
 
 /* Greedy decoding of a seq2seq batch's sources: out [B, max_out] tokens, lens [B] (EOS excluded;
- * -1 when no EOS came within max_out). */
+ * -1 when no EOS came within max_out). PAD and BOS end a row like EOS. Decoding takes at most the
+ * graph's target length of steps; B and Ts must fit the graph. */
 clf_status clf_model_greedy(struct clf_model_graph *mg, const int32_t *src, int B, int Ts, int max_out, int32_t *out,
                             int *lens);
+
+/* Beam search for one source src [Ts] of an encoder-decoder, beam hypotheses wide (the graph's
+ * batch must hold beam rows; beam 1 is greedy decoding). Each step extends every live hypothesis by
+ * every token (log-softmax of its logits, in double); a hypothesis ends when it takes EOS (or PAD /
+ * BOS, as in greedy decoding) and is then ranked by score = log p / len^length_penalty, len
+ * counting the end token (length_penalty 0: the plain log-probability). Ties go to the lower
+ * hypothesis, then the lower token id, so results are deterministic. Search stops when beam ended
+ * hypotheses exist and no live one can beat the worst of them, or after max_out steps (then live
+ * hypotheses compete with their log p / steps^length_penalty). out [max_out] gets the best
+ * hypothesis, followed by its end token when there is room; *len its length (end excluded; -1 when it
+ * did not end); *score its score (may be NULL). */
+clf_status clf_model_beam(struct clf_model_graph *mg, const int32_t *src, int Ts, int beam, int max_out,
+                          float length_penalty, int32_t *out, int *len, double *score);
+
+/* The reference paths of greedy decoding and continuation: every step recomputes the whole prefix
+ * (clf_model_greedy and clf_model_continue reuse earlier positions' keys and values instead). Same
+ * contract and results. */
+clf_status clf_model_greedy_full(struct clf_model_graph *mg, const int32_t *src, int B, int Ts, int max_out,
+                                 int32_t *out, int *lens);
+clf_status clf_model_continue_full(struct clf_model_graph *mg, const int32_t *prompt, int n, int max_new,
+                                   float temperature, int top_k, uint64_t seed, int32_t *out, int *n_out);
 
 /* Save model, optimizer and everything resuming needs (atomic). */
 clf_status clf_trainer_save(clf_trainer *t, const char *path);

@@ -3,31 +3,58 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-clf_status clf_bench_time(clf_bench *b, clf_bench_fn fn, void *ctx, double *median_ms) {
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+/* One timed run of fn into *ms: from profiling events, or on the host clock between two finishes. */
+static clf_status time_one(clf_bench *b, clf_bench_fn fn, void *ctx, int wall, double *ms) {
+    if (wall) {
+        clf_status st = clf_device_finish(b->dev);
+        double t0 = now_ms();
+        if (st == CLF_OK) st = fn(ctx);
+        if (st == CLF_OK) st = clf_device_finish(b->dev);
+        *ms = now_ms() - t0;
+        return st;
+    }
+    clf_device_profile_begin(b->dev);
+    clf_status st = fn(ctx);
+    clf_status st2 = clf_device_profile_end(b->dev, ms, NULL);
+    return st == CLF_OK ? st2 : st;
+}
+
+/* Warm up, then the median of iters timed runs. */
+static clf_status time_median(clf_bench *b, clf_bench_fn fn, void *ctx, int wall, double *median_ms) {
     int iters = b->cfg.iters > 0 ? b->cfg.iters : 1;
     double *t = malloc((size_t)iters * sizeof *t);
     if (!t) return CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory");
     clf_status st = CLF_OK;
     for (int i = 0; st == CLF_OK && i < b->cfg.warmup; i++) st = fn(ctx);
     if (st == CLF_OK) st = clf_device_finish(b->dev);
-    for (int i = 0; st == CLF_OK && i < iters; i++) {
-        clf_device_profile_begin(b->dev);
-        st = fn(ctx);
-        clf_status st2 = clf_device_profile_end(b->dev, &t[i], NULL);
-        if (st == CLF_OK) st = st2;
-    }
+    for (int i = 0; st == CLF_OK && i < iters; i++) st = time_one(b, fn, ctx, wall, &t[i]);
     if (st == CLF_OK) {
         qsort(t, (size_t)iters, sizeof *t, cmp_double);
         *median_ms = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
     }
     free(t);
     return st;
+}
+
+clf_status clf_bench_time(clf_bench *b, clf_bench_fn fn, void *ctx, double *median_ms) {
+    return time_median(b, fn, ctx, 0, median_ms);
+}
+
+clf_status clf_bench_time_wall(clf_bench *b, clf_bench_fn fn, void *ctx, double *median_ms) {
+    return time_median(b, fn, ctx, 1, median_ms);
 }
 
 clf_status clf_bench_add(clf_bench *b, const char *name, const char *shape, double ms, double bytes, double flops,

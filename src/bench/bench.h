@@ -1,5 +1,5 @@
-/* Kernel benchmarks: warm up, then the median device time of many runs from OpenCL profiling
- * events, reported with achieved GB/s or GFLOP/s and the fraction of the device's measured limits. */
+/* Kernel benchmarks: warm up, then the median time of many runs (device time from OpenCL profiling
+ * events, or wall time around GEMMs), reported with achieved GB/s or GFLOP/s and the fraction of the device's measured limits. */
 #ifndef CLFORMER_BENCH_H
 #define CLFORMER_BENCH_H
 
@@ -38,6 +38,12 @@ typedef clf_status (*clf_bench_fn)(void *ctx);
 /* Run fn warmup times, then iters times, each between profiling begin/end; *median_ms is the median
  * of the per-run device time. */
 clf_status clf_bench_time(clf_bench *b, clf_bench_fn fn, void *ctx, double *median_ms);
+
+/* The same runs timed on the host clock: *median_ms is the median wall time between two
+ * clf_device_finish calls around one run, launch overhead included (what a training step pays).
+ * Use it for anything that calls clf_gemm: CLBlast hands back the event of its last kernel only, so
+ * profiling events miss the packing and transposing kernels of its indirect path and undercount. */
+clf_status clf_bench_time_wall(clf_bench *b, clf_bench_fn fn, void *ctx, double *median_ms);
 
 /* Append a row; bytes and flops are per run (0 if not meaningful). memory_bound picks the limit frac
  * is taken against. */

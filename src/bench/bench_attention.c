@@ -2,7 +2,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "ops/attention.h"
 #include "ops/elementwise.h"
@@ -76,42 +75,9 @@ static clf_status alloc_all(clf_bench *b, attn_ctx *c) {
     return st;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-/* Median wall time between two clFinish: CLBlast reports the event of its last kernel only, so
- * profiling events would undercount the materialized path. Both paths are timed the same way. */
-static clf_status time_wall(clf_bench *b, clf_bench_fn fn, void *ctx, double *median_ms) {
-    int iters = b->cfg.iters > 0 ? b->cfg.iters : 1;
-    double *t = malloc((size_t)iters * sizeof *t);
-    if (!t) return CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory");
-    clf_status st = CLF_OK;
-    for (int i = 0; st == CLF_OK && i < b->cfg.warmup; i++) st = fn(ctx);
-    for (int i = 0; st == CLF_OK && i < iters; i++) {
-        st = clf_device_finish(b->dev);
-        double t0 = now_ms();
-        if (st == CLF_OK) st = fn(ctx);
-        if (st == CLF_OK) st = clf_device_finish(b->dev);
-        t[i] = now_ms() - t0;
-    }
-    if (st == CLF_OK) {
-        qsort(t, (size_t)iters, sizeof *t, cmp_double);
-        *median_ms = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
-    }
-    free(t);
-    return st;
-}
-
 /* One path at one shape: rows "<prefix>_fwd" (unless sweep) and "<prefix>_fwd_bwd". FLOPs are the
- * nominal products (2 forward, 4 backward, 2 b H tq tk dh each) for both paths, so rates compare. */
+ * nominal products (2 forward, 4 backward, 2 b H tq tk dh each) for both paths, so rates compare.
+ * Both paths take wall time, which the materialized one's GEMMs need (bench.h), so times compare too. */
 static clf_status bench_path(clf_bench *b, int fused, int batch, int seq, int sweep) {
     attn_ctx c = {.dev = b->dev, .fused = fused};
     c.s = (clf_attention_shape){batch, b->cfg.n_heads, seq, seq, b->cfg.d_model / b->cfg.n_heads, 0};
@@ -123,12 +89,12 @@ static clf_status bench_path(clf_bench *b, int fused, int batch, int seq, int sw
     const char *prefix = fused ? "attention_fused" : "attention_matmul";
     clf_status st = alloc_all(b, &c);
     if (st == CLF_OK && !sweep) {
-        st = time_wall(b, run_fwd, &c, &ms);
+        st = clf_bench_time_wall(b, run_fwd, &c, &ms);
         snprintf(name, sizeof name, "%s_fwd", prefix);
         if (st == CLF_OK) st = clf_bench_add(b, name, shape, ms, 0, 2 * prod, 0);
         if (st == CLF_OK) b->rows[b->n_rows - 1].mem_mib = mib;
     }
-    if (st == CLF_OK) st = time_wall(b, run_fwd_bwd, &c, &ms);
+    if (st == CLF_OK) st = clf_bench_time_wall(b, run_fwd_bwd, &c, &ms);
     snprintf(name, sizeof name, "%s_fwd_bwd%s", prefix, sweep ? "_sweep" : "");
     if (st == CLF_OK) st = clf_bench_add(b, name, shape, ms, 0, 6 * prod, 0);
     if (st == CLF_OK) b->rows[b->n_rows - 1].mem_mib = mib;

@@ -1,8 +1,6 @@
 #include "bench_linear.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
 
 #include "ops/linear.h"
 
@@ -50,41 +48,6 @@ static clf_status alloc_all(clf_bench *b, lin_ctx *c) {
     return st;
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-/* Median wall time of one run between two clFinish. Not clf_bench_time: CLBlast hands back the event
- * of its last kernel only, so profiling misses the packing/transposing kernels of its indirect path
- * and overstates GFLOP/s. Launch overhead (tens of microseconds) is included, which is what a step pays. */
-static clf_status time_wall(clf_bench *b, clf_bench_fn fn, void *ctx, double *median_ms) {
-    int iters = b->cfg.iters > 0 ? b->cfg.iters : 1;
-    double *t = malloc((size_t)iters * sizeof *t);
-    if (!t) return CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory");
-    clf_status st = CLF_OK;
-    for (int i = 0; st == CLF_OK && i < b->cfg.warmup; i++) st = fn(ctx);
-    for (int i = 0; st == CLF_OK && i < iters; i++) {
-        st = clf_device_finish(b->dev);
-        double t0 = now_ms();
-        if (st == CLF_OK) st = fn(ctx);
-        if (st == CLF_OK) st = clf_device_finish(b->dev);
-        t[i] = now_ms() - t0;
-    }
-    if (st == CLF_OK) {
-        qsort(t, (size_t)iters, sizeof *t, cmp_double);
-        *median_ms = iters % 2 ? t[iters / 2] : 0.5 * (t[iters / 2 - 1] + t[iters / 2]);
-    }
-    free(t);
-    return st;
-}
-
 static const char *const ACT_NAME[] = {"", " relu", " gelu"};
 
 /* One layer shape: forward (2 n in out flops) and backward (dx and dw: 4 n in out). */
@@ -96,9 +59,9 @@ static clf_status bench_layer(clf_bench *b, const char *role, int in, int out, c
     snprintf(shape, sizeof shape, "%s %dx%d->%d%s%s", role, c.n, in, out, ACT_NAME[act], bias ? " +b" : "");
     double flops = 2.0 * c.n * (double)in * out, ms = 0;
     clf_status st = alloc_all(b, &c);
-    if (st == CLF_OK) st = time_wall(b, run_fwd, &c, &ms);
+    if (st == CLF_OK) st = clf_bench_time_wall(b, run_fwd, &c, &ms);
     if (st == CLF_OK) st = clf_bench_add(b, gemm_only ? "linear_fwd_gemm_only" : "linear_fwd", shape, ms, 0, flops, 0);
-    if (st == CLF_OK && !gemm_only) st = time_wall(b, run_bwd, &c, &ms);
+    if (st == CLF_OK && !gemm_only) st = clf_bench_time_wall(b, run_bwd, &c, &ms);
     if (st == CLF_OK && !gemm_only) st = clf_bench_add(b, "linear_bwd", shape, ms, 0, 2 * flops, 0);
     release_all(&c);
     return st;

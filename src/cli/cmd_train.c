@@ -38,9 +38,9 @@ static int apply_preset(const char *name, clf_train_options *o) {
     o->model.n_dec_layers = 1;
     o->model.dropout = 0.0f;
     o->model.max_len = 64;
-    o->steps = 1200;
-    o->batch_tokens = 800;
-    o->schedule = (clf_schedule){CLF_SCHEDULE_COSINE, 1.0, 200, 2e-3, 0.0, 1200, 64};
+    o->steps = 1500;
+    o->batch_tokens = 1000;
+    o->schedule = (clf_schedule){CLF_SCHEDULE_COSINE, 1.0, 200, 2e-3, 0.0, 1500, 64};
     return 0;
 }
 

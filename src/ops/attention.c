@@ -5,10 +5,9 @@
 #include <stdio.h>
 
 #include "clformer/launch.h"
-#include "clformer/philox.h"
-#include "ops/elementwise.h"
 
-clf_status clf_attention_check(const char *fn, const clf_attention_shape *s, const clf_dropout *drop) {
+/* The shape's own checks. */
+static clf_status check_shape(const char *fn, const clf_attention_shape *s) {
     if (!s) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: shape is NULL", fn);
     if (s->batch <= 0 || s->heads <= 0 || s->tq <= 0 || s->tk <= 0 || s->dh <= 0)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: sizes must be positive (batch=%d heads=%d tq=%d tk=%d dh=%d)", fn,
@@ -22,21 +21,17 @@ clf_status clf_attention_check(const char *fn, const clf_attention_shape *s, con
     if (rows * s->dh > 2147483647.0)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: shape too large (batch=%d heads=%d tq=%d tk=%d dh=%d)", fn,
                          s->batch, s->heads, s->tq, s->tk, s->dh);
-    if (drop && !(drop->p >= 0.0f && drop->p < 1.0f))
-        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dropout p = %g outside [0, 1)", fn, (double)drop->p);
     return CLF_OK;
 }
 
-clf_attention_drop_args clf_attention_drop_args_of(const clf_dropout *drop) {
-    clf_attention_drop_args a = {0, 0, 0, 0, 0, 1.0f};
-    if (!drop || drop->p == 0.0f) return a;
-    a.threshold = clf_dropout_threshold(drop->p);
-    a.seed_lo = (cl_uint)(drop->seed & 0xFFFFFFFFu);
-    a.seed_hi = (cl_uint)(drop->seed >> 32);
-    a.step = drop->step;
-    a.site = drop->site;
-    a.scale = 1.0f / (1.0f - drop->p);
-    return a;
+clf_status clf_attention_check(const char *fn, clf_device *dev, const clf_attention_shape *s, const clf_dropout *drop,
+                               const clf_attention_buf *bufs, size_t n_bufs, clf_dropout_args *da) {
+    if (!dev) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dev is NULL", fn);
+    clf_status st = check_shape(fn, s);
+    if (st == CLF_OK) st = clf_dropout_args_of(fn, drop, da);
+    for (size_t i = 0; st == CLF_OK && i < n_bufs; i++)
+        if (!bufs[i].mem) st = CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: %s is NULL", fn, bufs[i].name);
+    return st;
 }
 
 /* Rows per work-group: 64, halved until two staged tiles of WG x dh floats fit in local memory
@@ -55,56 +50,38 @@ static const char *fused_options(clf_device *dev, int dh, char *buf, size_t size
     return buf;
 }
 
-static clf_status need(const char *fn, cl_mem m, const char *name) {
-    return m ? CLF_OK : CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: %s is NULL", fn, name);
-}
-
 size_t clf_attention_workspace_floats(const clf_attention_shape *s) {
     return s && s->batch > 0 && s->heads > 0 && s->tq > 0 ? (size_t)s->batch * s->heads * s->tq : 0;
 }
 
 clf_status clf_attention_fwd(clf_device *dev, cl_mem o, cl_mem lse, cl_mem q, cl_mem k, cl_mem v, cl_mem kmask,
                              const clf_attention_shape *s, const clf_dropout *drop) {
-    const char *fn = "clf_attention_fwd";
-    clf_status st = dev ? clf_attention_check(fn, s, drop) : CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dev is NULL", fn);
-    if (st == CLF_OK) st = need(fn, o, "o");
-    if (st == CLF_OK) st = need(fn, lse, "lse");
-    if (st == CLF_OK) st = need(fn, q, "q");
-    if (st == CLF_OK) st = need(fn, k, "k");
-    if (st == CLF_OK) st = need(fn, v, "v");
+    const clf_attention_buf bufs[] = {{o, "o"}, {lse, "lse"}, {q, "q"}, {k, "k"}, {v, "v"}};
+    clf_dropout_args da;
+    clf_status st = clf_attention_check("clf_attention_fwd", dev, s, drop, bufs, sizeof bufs / sizeof bufs[0], &da);
     if (st != CLF_OK) return st;
     char opts[64];
     fused_options(dev, s->dh, opts, sizeof opts);
     size_t wg = (size_t)fused_wg(dev, s->dh);
     size_t global[2] = {(size_t)s->tq, (size_t)s->batch * s->heads}, local[2] = {wg, 1};
-    clf_attention_drop_args da = clf_attention_drop_args_of(drop);
     return CLF_RUN(dev, "attention", opts, "attention_fwd", 2, global, local, CLF_ARG_MEM(o), CLF_ARG_MEM(lse),
                    CLF_ARG_MEM(q), CLF_ARG_MEM(k), CLF_ARG_MEM(v), CLF_ARG_MEM(kmask), CLF_ARG_INT(s->heads),
                    CLF_ARG_INT(s->tq), CLF_ARG_INT(s->tk), CLF_ARG_INT(s->causal != 0),
-                   CLF_ARG_FLOAT(1.0 / sqrt((double)s->dh)), CLF_ATTENTION_DROP_ARGS(da));
+                   CLF_ARG_FLOAT(1.0 / sqrt((double)s->dh)), CLF_DROPOUT_ARGS(da));
 }
 
 clf_status clf_attention_bwd(clf_device *dev, cl_mem dq, cl_mem dk, cl_mem dv, cl_mem dout, cl_mem q, cl_mem k,
                              cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask, cl_mem workspace,
                              const clf_attention_shape *s, const clf_dropout *drop) {
-    const char *fn = "clf_attention_bwd";
-    clf_status st = dev ? clf_attention_check(fn, s, drop) : CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dev is NULL", fn);
-    if (st == CLF_OK) st = need(fn, dq, "dq");
-    if (st == CLF_OK) st = need(fn, dk, "dk");
-    if (st == CLF_OK) st = need(fn, dv, "dv");
-    if (st == CLF_OK) st = need(fn, dout, "dout");
-    if (st == CLF_OK) st = need(fn, q, "q");
-    if (st == CLF_OK) st = need(fn, k, "k");
-    if (st == CLF_OK) st = need(fn, v, "v");
-    if (st == CLF_OK) st = need(fn, o, "o");
-    if (st == CLF_OK) st = need(fn, lse, "lse");
-    if (st == CLF_OK) st = need(fn, workspace, "workspace");
+    const clf_attention_buf bufs[] = {{dq, "dq"}, {dk, "dk"}, {dv, "dv"}, {dout, "dout"}, {q, "q"}, {k, "k"},
+                                      {v, "v"},   {o, "o"},   {lse, "lse"}, {workspace, "workspace"}};
+    clf_dropout_args da;
+    clf_status st = clf_attention_check("clf_attention_bwd", dev, s, drop, bufs, sizeof bufs / sizeof bufs[0], &da);
     if (st != CLF_OK) return st;
     char opts[64];
     fused_options(dev, s->dh, opts, sizeof opts);
     size_t wg = (size_t)fused_wg(dev, s->dh), bh = (size_t)s->batch * s->heads, rows = bh * s->tq;
     float scale = (float)(1.0 / sqrt((double)s->dh));
-    clf_attention_drop_args da = clf_attention_drop_args_of(drop);
     cl_mem dd = workspace; /* D [b, H, tq] */
     size_t g1 = rows, l1 = 64;
     st = CLF_RUN(dev, "attention", opts, "attention_bwd_dot", 1, &g1, &l1, CLF_ARG_MEM(dd), CLF_ARG_MEM(dout),
@@ -114,12 +91,12 @@ clf_status clf_attention_bwd(clf_device *dev, cl_mem dq, cl_mem dk, cl_mem dv, c
         st = CLF_RUN(dev, "attention", opts, "attention_bwd_dq", 2, gq, local, CLF_ARG_MEM(dq), CLF_ARG_MEM(dout),
                      CLF_ARG_MEM(q), CLF_ARG_MEM(k), CLF_ARG_MEM(v), CLF_ARG_MEM(lse), CLF_ARG_MEM(dd),
                      CLF_ARG_MEM(kmask), CLF_ARG_INT(s->heads), CLF_ARG_INT(s->tq), CLF_ARG_INT(s->tk),
-                     CLF_ARG_INT(s->causal != 0), CLF_ARG_FLOAT(scale), CLF_ATTENTION_DROP_ARGS(da));
+                     CLF_ARG_INT(s->causal != 0), CLF_ARG_FLOAT(scale), CLF_DROPOUT_ARGS(da));
     if (st == CLF_OK)
         st = CLF_RUN(dev, "attention", opts, "attention_bwd_dkdv", 2, gk, local, CLF_ARG_MEM(dk), CLF_ARG_MEM(dv),
                      CLF_ARG_MEM(dout), CLF_ARG_MEM(q), CLF_ARG_MEM(k), CLF_ARG_MEM(v), CLF_ARG_MEM(lse),
                      CLF_ARG_MEM(dd), CLF_ARG_MEM(kmask), CLF_ARG_INT(s->heads), CLF_ARG_INT(s->tq),
                      CLF_ARG_INT(s->tk), CLF_ARG_INT(s->causal != 0), CLF_ARG_FLOAT(scale),
-                     CLF_ATTENTION_DROP_ARGS(da));
+                     CLF_DROPOUT_ARGS(da));
     return st;
 }

@@ -11,9 +11,7 @@
 #include <stddef.h>
 
 #include "clformer/device.h"
-
-/* Defined by ops/elementwise.h: { float p; uint64_t seed; uint32_t step, site; }. */
-typedef struct clf_dropout clf_dropout;
+#include "ops/elementwise.h" /* clf_dropout, clf_dropout_args */
 
 typedef struct clf_attention_shape {
     int batch, heads, tq, tk, dh;
@@ -43,17 +41,13 @@ clf_status clf_attention_matmul_bwd(clf_device *dev, cl_mem dq, cl_mem dk, cl_me
                                     cl_mem k, cl_mem v, cl_mem p, cl_mem kmask, cl_mem workspace,
                                     const clf_attention_shape *s, const clf_dropout *drop);
 
-/* Shared by both launchers: shape and dropout checks (CLF_ERR_INVALID_ARG naming the argument),
- * and dropout as the six kernel arguments DROP_PARAMS of cl/attention.cl and cl/softmax.cl
- * (threshold 0: off). */
-clf_status clf_attention_check(const char *fn, const clf_attention_shape *s, const clf_dropout *drop);
-typedef struct clf_attention_drop_args {
-    cl_uint threshold, seed_lo, seed_hi, step, site;
-    cl_float scale; /* 1 / (1 - p) */
-} clf_attention_drop_args;
-clf_attention_drop_args clf_attention_drop_args_of(const clf_dropout *drop);
-#define CLF_ATTENTION_DROP_ARGS(a)                                                                          \
-    CLF_ARG_UINT((a).threshold), CLF_ARG_UINT((a).seed_lo), CLF_ARG_UINT((a).seed_hi), CLF_ARG_UINT((a).step), \
-        CLF_ARG_UINT((a).site), CLF_ARG_FLOAT((a).scale)
+/* Shared by the four launchers: dev, the shape, the dropout (into *da) and the buffers the launcher
+ * needs (none may be NULL), in that order; CLF_ERR_INVALID_ARG names the argument, led by fn. */
+typedef struct clf_attention_buf {
+    cl_mem mem;
+    const char *name;
+} clf_attention_buf;
+clf_status clf_attention_check(const char *fn, clf_device *dev, const clf_attention_shape *s, const clf_dropout *drop,
+                               const clf_attention_buf *bufs, size_t n_bufs, clf_dropout_args *da);
 
 #endif

@@ -9,7 +9,6 @@
 
 #include "clformer/gemm.h"
 #include "clformer/launch.h"
-#include "ops/elementwise.h"
 
 enum { SOFTMAX_WG = 64 };
 #define SOFTMAX_OPTIONS "-DWG=64"
@@ -50,14 +49,10 @@ static clf_status head_gemm(clf_device *dev, const clf_attention_shape *s, bool 
 
 /* w = p * dropout factor over [b, H, tq, tk]. */
 static clf_status dropout_probs(clf_device *dev, cl_mem w, cl_mem p, const clf_attention_shape *s,
-                                const clf_attention_drop_args *da) {
+                                const clf_dropout_args *da) {
     size_t rows = (size_t)s->batch * s->heads * s->tq, global[2] = {(size_t)s->tk, rows}, local[2] = {64, 1};
     return CLF_RUN(dev, "softmax", SOFTMAX_OPTIONS, "softmax_fwd_dropout", 2, global, local, CLF_ARG_MEM(w),
-                   CLF_ARG_MEM(p), CLF_ARG_INT(s->tk), CLF_ARG_INT(rows), CLF_ATTENTION_DROP_ARGS(*da));
-}
-
-static clf_status need(const char *fn, cl_mem m, const char *name) {
-    return m ? CLF_OK : CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: %s is NULL", fn, name);
+                   CLF_ARG_MEM(p), CLF_ARG_INT(s->tk), CLF_ARG_INT(rows), CLF_DROPOUT_ARGS(*da));
 }
 
 size_t clf_attention_matmul_workspace_floats(const clf_attention_shape *s) {
@@ -67,19 +62,14 @@ size_t clf_attention_matmul_workspace_floats(const clf_attention_shape *s) {
 
 clf_status clf_attention_matmul_fwd(clf_device *dev, cl_mem o, cl_mem p, cl_mem q, cl_mem k, cl_mem v, cl_mem kmask,
                                     cl_mem workspace, const clf_attention_shape *s, const clf_dropout *drop) {
-    const char *fn = "clf_attention_matmul_fwd";
-    clf_status st = dev ? clf_attention_check(fn, s, drop) : CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dev is NULL", fn);
-    if (st == CLF_OK) st = need(fn, o, "o");
-    if (st == CLF_OK) st = need(fn, p, "p");
-    if (st == CLF_OK) st = need(fn, q, "q");
-    if (st == CLF_OK) st = need(fn, k, "k");
-    if (st == CLF_OK) st = need(fn, v, "v");
-    if (st == CLF_OK) st = need(fn, workspace, "workspace");
+    const clf_attention_buf bufs[] = {{o, "o"}, {p, "p"}, {q, "q"}, {k, "k"}, {v, "v"}, {workspace, "workspace"}};
+    clf_dropout_args da;
+    clf_status st =
+        clf_attention_check("clf_attention_matmul_fwd", dev, s, drop, bufs, sizeof bufs / sizeof bufs[0], &da);
     if (st != CLF_OK) return st;
     size_t tq = (size_t)s->tq, tk = (size_t)s->tk, dh = (size_t)s->dh;
     operand Q = rows_of(q, s, s->tq), K = rows_of(k, s, s->tk), V = rows_of(v, s, s->tk), O = rows_of(o, s, s->tq);
     operand P = scores_of(p, s), W = scores_of(workspace, s);
-    clf_attention_drop_args da = clf_attention_drop_args_of(drop);
     /* S = Q K^T / sqrt(dh) into p, then softmax in place */
     st = head_gemm(dev, s, false, true, tq, tk, dh, (float)(1.0 / sqrt((double)dh)), 0.0f, Q, K, P);
     size_t rows = (size_t)s->batch * s->heads * tq, global = rows * SOFTMAX_WG, local = SOFTMAX_WG;
@@ -95,24 +85,17 @@ clf_status clf_attention_matmul_fwd(clf_device *dev, cl_mem o, cl_mem p, cl_mem 
 clf_status clf_attention_matmul_bwd(clf_device *dev, cl_mem dq, cl_mem dk, cl_mem dv, cl_mem dout, cl_mem q,
                                     cl_mem k, cl_mem v, cl_mem p, cl_mem kmask, cl_mem workspace,
                                     const clf_attention_shape *s, const clf_dropout *drop) {
-    const char *fn = "clf_attention_matmul_bwd";
     (void)kmask; /* p is zero wherever a key is masked */
-    clf_status st = dev ? clf_attention_check(fn, s, drop) : CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dev is NULL", fn);
-    if (st == CLF_OK) st = need(fn, dq, "dq");
-    if (st == CLF_OK) st = need(fn, dk, "dk");
-    if (st == CLF_OK) st = need(fn, dv, "dv");
-    if (st == CLF_OK) st = need(fn, dout, "dout");
-    if (st == CLF_OK) st = need(fn, q, "q");
-    if (st == CLF_OK) st = need(fn, k, "k");
-    if (st == CLF_OK) st = need(fn, v, "v");
-    if (st == CLF_OK) st = need(fn, p, "p");
-    if (st == CLF_OK) st = need(fn, workspace, "workspace");
+    const clf_attention_buf bufs[] = {{dq, "dq"}, {dk, "dk"}, {dv, "dv"}, {dout, "dout"}, {q, "q"},
+                                      {k, "k"},   {v, "v"},   {p, "p"},   {workspace, "workspace"}};
+    clf_dropout_args da;
+    clf_status st =
+        clf_attention_check("clf_attention_matmul_bwd", dev, s, drop, bufs, sizeof bufs / sizeof bufs[0], &da);
     if (st != CLF_OK) return st;
     size_t tq = (size_t)s->tq, tk = (size_t)s->tk, dh = (size_t)s->dh;
     operand Q = rows_of(q, s, s->tq), K = rows_of(k, s, s->tk), V = rows_of(v, s, s->tk);
     operand dQ = rows_of(dq, s, s->tq), dK = rows_of(dk, s, s->tk), dV = rows_of(dv, s, s->tk);
     operand dO = rows_of(dout, s, s->tq), P = scores_of(p, s), W = scores_of(workspace, s);
-    clf_attention_drop_args da = clf_attention_drop_args_of(drop);
     /* dV += P_dropped^T dO; the dropped probabilities are regenerated into the workspace */
     if (da.threshold) st = dropout_probs(dev, workspace, p, s, &da);
     if (st == CLF_OK) st = head_gemm(dev, s, true, false, tk, dh, tq, 1.0f, 1.0f, da.threshold ? W : P, dO, dV);
@@ -122,7 +105,7 @@ clf_status clf_attention_matmul_bwd(clf_device *dev, cl_mem dq, cl_mem dk, cl_me
     if (st == CLF_OK)
         st = CLF_RUN(dev, "softmax", SOFTMAX_OPTIONS, "softmax_bwd", 1, &global, &local, CLF_ARG_MEM(workspace),
                      CLF_ARG_MEM(p), CLF_ARG_INT(s->tk), CLF_ARG_FLOAT(1.0 / sqrt((double)dh)),
-                     CLF_ATTENTION_DROP_ARGS(da));
+                     CLF_DROPOUT_ARGS(da));
     /* dQ += dS K / sqrt(dh), dK += dS^T Q / sqrt(dh) */
     if (st == CLF_OK) st = head_gemm(dev, s, false, false, tq, dh, tk, 1.0f, 1.0f, W, K, dQ);
     if (st == CLF_OK) st = head_gemm(dev, s, true, false, tk, dh, tq, 1.0f, 1.0f, W, Q, dK);

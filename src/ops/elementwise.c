@@ -64,72 +64,62 @@ static clf_status ew_run(clf_device *dev, const ew_launch *l, const char *option
     return clf_run(dev, "elementwise", options, tail, 1, &items, &l->wg, k, args);
 }
 
-/* The kernels' view of a dropout: threshold 0 keeps everything (and skips Philox). */
-typedef struct ew_drop {
-    cl_uint threshold, site, step, seed_lo, seed_hi;
-    float scale;
-} ew_drop;
-
-static clf_status ew_dropout(const char *op, const clf_dropout *d, ew_drop *k) {
-    *k = (ew_drop){0, 0, 0, 0, 0, 1.0f};
+clf_status clf_dropout_args_of(const char *fn, const clf_dropout *d, clf_dropout_args *out) {
+    *out = (clf_dropout_args){0, 0, 0, 0, 0, 1.0f};
     if (!d) return CLF_OK;
     if (!(d->p >= 0.0f && d->p < 1.0f))
-        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dropout p = %g outside [0, 1)", op, (double)d->p);
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dropout p = %g outside [0, 1)", fn, (double)d->p);
     if (d->p == 0.0f) return CLF_OK;
-    k->threshold = clf_dropout_threshold(d->p);
-    k->scale = 1.0f / (1.0f - d->p);
-    k->site = d->site;
-    k->step = d->step;
-    k->seed_lo = (cl_uint)(d->seed & 0xFFFFFFFFu);
-    k->seed_hi = (cl_uint)(d->seed >> 32);
+    out->threshold = clf_dropout_threshold(d->p);
+    out->seed_lo = (cl_uint)(d->seed & 0xFFFFFFFFu);
+    out->seed_hi = (cl_uint)(d->seed >> 32);
+    out->step = d->step;
+    out->site = d->site;
+    out->scale = 1.0f / (1.0f - d->p);
     return CLF_OK;
 }
 
-/* The trailing dropout arguments of every residual kernel, and the program options of a variant. */
-#define DROP_ARGS(l, k)                                                                                  \
-    CLF_ARG_UINT((l).mask0), CLF_ARG_UINT((k).site), CLF_ARG_UINT((k).step), CLF_ARG_UINT((k).seed_lo),   \
-        CLF_ARG_UINT((k).seed_hi), CLF_ARG_UINT((k).threshold), CLF_ARG_FLOAT((k).scale)
-
 static void ew_options(char *out, size_t size, const ew_launch *l, int drop, int acc) {
     snprintf(out, size, "-DWG=%zu -DDROP=%d -DACC=%d", l->wg, drop, acc);
+}
+
+/* Both residual kernels: three buffers, then the mask index of element 0 and the dropout; acc picks
+ * the variant that adds x (forward) or accumulates into dx (backward). */
+static clf_status ew_residual(clf_device *dev, const ew_launch *l, const char *op, const char *kernel,
+                              const clf_dropout *d, int acc, const clf_arg bufs[3]) {
+    clf_dropout_args k;
+    char options[64];
+    clf_status st = clf_dropout_args_of(op, d, &k);
+    if (st != CLF_OK) return st;
+    ew_options(options, sizeof options, l, k.threshold != 0, acc);
+    const clf_arg params[] = {CLF_ARG_UINT(l->mask0), CLF_DROPOUT_ARGS(k)};
+    return ew_run(dev, l, options, kernel, 3, bufs, sizeof params / sizeof params[0], params);
 }
 
 clf_status clf_residual_dropout_fwd_cfg(clf_device *dev, cl_mem y, cl_mem x, cl_mem s, size_t n,
                                         const clf_dropout *d, const clf_elementwise_cfg *cfg) {
     const char *op = "clf_residual_dropout_fwd";
     ew_launch l;
-    ew_drop k;
-    char options[64];
     clf_status st = ew_prepare(dev, op, n, cfg, &l);
     if (st != CLF_OK) return st;
     if (!y) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: y is NULL", op);
     if (!s) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: s is NULL", op);
-    st = ew_dropout(op, d, &k);
-    if (st != CLF_OK) return st;
-    ew_options(options, sizeof options, &l, k.threshold != 0, x != NULL);
     /* without x the kernel never reads it; s stands in so no NULL buffer reaches the driver */
     const clf_arg bufs[] = {CLF_ARG_MEM(y), CLF_ARG_MEM(x ? x : s), CLF_ARG_MEM(s)};
-    const clf_arg params[] = {DROP_ARGS(l, k)};
-    return ew_run(dev, &l, options, "residual_dropout_fwd", 3, bufs, 7, params);
+    return ew_residual(dev, &l, op, "residual_dropout_fwd", d, x != NULL, bufs);
 }
 
 clf_status clf_residual_dropout_bwd_cfg(clf_device *dev, cl_mem dx, cl_mem ds, cl_mem dy, size_t n,
                                         const clf_dropout *d, const clf_elementwise_cfg *cfg) {
     const char *op = "clf_residual_dropout_bwd";
     ew_launch l;
-    ew_drop k;
-    char options[64];
     clf_status st = ew_prepare(dev, op, n, cfg, &l);
     if (st != CLF_OK) return st;
     if (!ds) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: ds is NULL", op);
     if (!dy) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dy is NULL", op);
     if (dx == ds) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dx and ds are the same buffer", op);
-    st = ew_dropout(op, d, &k);
-    if (st != CLF_OK) return st;
-    ew_options(options, sizeof options, &l, k.threshold != 0, dx != NULL);
     const clf_arg bufs[] = {CLF_ARG_MEM(dx ? dx : ds), CLF_ARG_MEM(ds), CLF_ARG_MEM(dy)};
-    const clf_arg params[] = {DROP_ARGS(l, k)};
-    return ew_run(dev, &l, options, "residual_dropout_bwd", 3, bufs, 7, params);
+    return ew_residual(dev, &l, op, "residual_dropout_bwd", d, dx != NULL, bufs);
 }
 
 clf_status clf_residual_dropout_fwd(clf_device *dev, cl_mem y, cl_mem x, cl_mem s, size_t n, const clf_dropout *d) {

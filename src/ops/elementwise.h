@@ -18,6 +18,18 @@ typedef struct clf_dropout {
     uint32_t step, site;
 } clf_dropout; /* p == 0: identity */
 
+/* A dropout as the kernels take it (DROP_PARAMS of cl/common.cl, in this order); threshold 0: off. */
+typedef struct clf_dropout_args {
+    cl_uint threshold, seed_lo, seed_hi, step, site;
+    cl_float scale; /* 1 / (1 - p) */
+} clf_dropout_args;
+/* *out for d (NULL or p == 0: off); a p outside [0, 1) is CLF_ERR_INVALID_ARG, the message led by fn. */
+clf_status clf_dropout_args_of(const char *fn, const clf_dropout *d, clf_dropout_args *out);
+/* The kernel arguments of a clf_dropout_args (the CLF_ARG_ macros of clformer/launch.h). */
+#define CLF_DROPOUT_ARGS(a)                                                                                  \
+    CLF_ARG_UINT((a).threshold), CLF_ARG_UINT((a).seed_lo), CLF_ARG_UINT((a).seed_hi), CLF_ARG_UINT((a).step), \
+        CLF_ARG_UINT((a).site), CLF_ARG_FLOAT((a).scale)
+
 /* y = x + drop(s): the residual add of a sub-layer's output s onto the stream x. x may be NULL (then y = drop(s)). */
 clf_status clf_residual_dropout_fwd(clf_device *dev, cl_mem y /* [n] */, cl_mem x /* [n] or NULL */,
                                     cl_mem s /* [n] */, size_t n, const clf_dropout *d);

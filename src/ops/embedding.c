@@ -24,17 +24,6 @@ size_t clf_embedding_workspace_floats(int n, int d, int vocab) {
     return n > 0 && vocab > 0 ? (size_t)vocab + (size_t)n : 0; /* end [vocab], rows [n], as ints */
 }
 
-/* A non-NULL buffer of at least `bytes` (shape mismatches would otherwise write out of bounds). */
-static clf_status need_buffer(cl_mem m, size_t bytes, const char *fn, const char *what) {
-    if (!m) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: %s is NULL", fn, what);
-    size_t have = 0;
-    cl_int err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof have, &have, NULL);
-    if (err != CL_SUCCESS) return CLF_CL_ERROR(err, "%s: clGetMemObjectInfo(%s)", fn, what);
-    if (have < bytes)
-        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: %s holds %zu bytes, the shape needs %zu", fn, what, have, bytes);
-    return CLF_OK;
-}
-
 /* A power of two the device accepts, or 0 after setting the error. */
 static size_t pick_wg(const clf_device_info *info, const char *fn, const char *what, int asked, int gpu_default) {
     int w = asked ? asked : info->is_cpu ? 1 : gpu_default;
@@ -71,12 +60,11 @@ clf_status clf_embedding_fwd_cfg(clf_device *dev, cl_mem out /* [n, d] */, cl_me
     clf_status st = emb_prepare(dev, fn, n, d, vocab, scale, cfg, &wg, &sort_wg, opts, sizeof opts);
     if (st != CLF_OK) return st;
     if (t <= 0 || n % t) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: n %d is not a multiple of t %d", fn, n, t);
-    if ((st = need_buffer(out, (size_t)n * (size_t)d * sizeof(float), fn, "out")) != CLF_OK ||
-        (st = need_buffer(table, (size_t)vocab * (size_t)d * sizeof(float), fn, "table")) != CLF_OK ||
-        (st = need_buffer(tokens, (size_t)n * sizeof(cl_int), fn, "tokens")) != CLF_OK)
-        return st;
-    if (pe && (st = need_buffer(pe, (size_t)t * (size_t)d * sizeof(float), fn, "pe (max_len < t?)")) != CLF_OK)
-        return st;
+    st = clf_buffer_check(out, (size_t)n * (size_t)d * sizeof(float), "out");
+    if (st == CLF_OK) st = clf_buffer_check(table, (size_t)vocab * (size_t)d * sizeof(float), "table");
+    if (st == CLF_OK) st = clf_buffer_check(tokens, (size_t)n * sizeof(cl_int), "tokens");
+    if (st == CLF_OK && pe) st = clf_buffer_check(pe, (size_t)t * (size_t)d * sizeof(float), "pe (max_len < t?)");
+    if (st != CLF_OK) return clf_error_context(st, "%s", fn);
     size_t global[2] = {wg, (size_t)n}, local[2] = {wg, 1};
     /* a NULL buffer argument is legal OpenCL; the kernel never reads pe then */
     return CLF_RUN(dev, "embedding", opts, "embedding_fwd", 2, global, local, CLF_ARG_MEM(out), CLF_ARG_MEM(table),
@@ -92,12 +80,12 @@ clf_status clf_embedding_bwd_cfg(clf_device *dev, cl_mem dtable /* [vocab, d] */
     char opts[64];
     clf_status st = emb_prepare(dev, fn, n, d, vocab, scale, cfg, &wg, &sort_wg, opts, sizeof opts);
     if (st != CLF_OK) return st;
-    if ((st = need_buffer(dtable, (size_t)vocab * (size_t)d * sizeof(float), fn, "dtable")) != CLF_OK ||
-        (st = need_buffer(dout, (size_t)n * (size_t)d * sizeof(float), fn, "dout")) != CLF_OK ||
-        (st = need_buffer(tokens, (size_t)n * sizeof(cl_int), fn, "tokens")) != CLF_OK ||
-        (st = need_buffer(workspace, clf_embedding_workspace_floats(n, d, vocab) * sizeof(float), fn,
-                          "workspace")) != CLF_OK)
-        return st;
+    st = clf_buffer_check(dtable, (size_t)vocab * (size_t)d * sizeof(float), "dtable");
+    if (st == CLF_OK) st = clf_buffer_check(dout, (size_t)n * (size_t)d * sizeof(float), "dout");
+    if (st == CLF_OK) st = clf_buffer_check(tokens, (size_t)n * sizeof(cl_int), "tokens");
+    if (st == CLF_OK)
+        st = clf_buffer_check(workspace, clf_embedding_workspace_floats(n, d, vocab) * sizeof(float), "workspace");
+    if (st != CLF_OK) return clf_error_context(st, "%s", fn);
     st = CLF_RUN(dev, "embedding", opts, "embedding_bwd_sort", 1, &sort_wg, &sort_wg, CLF_ARG_MEM(workspace),
                  CLF_ARG_MEM(tokens), CLF_ARG_INT(n), CLF_ARG_INT(vocab));
     if (st != CLF_OK) return st;

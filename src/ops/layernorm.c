@@ -17,17 +17,6 @@ size_t clf_layernorm_workspace_floats(int n, int d) {
     return n > 0 && d > 0 ? ln_groups(n) * 2 * (size_t)d : 0;
 }
 
-/* A non-NULL buffer of at least `bytes` (shape mismatches would otherwise write out of bounds). */
-static clf_status need_buffer(cl_mem m, size_t bytes, const char *fn, const char *what) {
-    if (!m) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: %s is NULL", fn, what);
-    size_t have = 0;
-    cl_int err = clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof have, &have, NULL);
-    if (err != CL_SUCCESS) return CLF_CL_ERROR(err, "%s: clGetMemObjectInfo(%s)", fn, what);
-    if (have < bytes)
-        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: %s holds %zu bytes, the shape needs %zu", fn, what, have, bytes);
-    return CLF_OK;
-}
-
 /* Checks what both passes share and resolves the work-group size into *wg and the build options. */
 static clf_status ln_prepare(clf_device *dev, const char *fn, int n, int d, const clf_layernorm_cfg *cfg,
                              size_t *wg, char *opts, size_t len) {
@@ -55,10 +44,13 @@ clf_status clf_layernorm_fwd_cfg(clf_device *dev, cl_mem y /* [n, d] */, cl_mem 
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: eps %g must be finite and >= 0", fn, (double)eps);
     size_t nd = (size_t)n * (size_t)d * sizeof(float), rowb = (size_t)n * sizeof(float),
            colb = (size_t)d * sizeof(float);
-    if ((st = need_buffer(y, nd, fn, "y")) != CLF_OK || (st = need_buffer(mean, rowb, fn, "mean")) != CLF_OK ||
-        (st = need_buffer(rstd, rowb, fn, "rstd")) != CLF_OK || (st = need_buffer(x, nd, fn, "x")) != CLF_OK ||
-        (st = need_buffer(gamma, colb, fn, "gamma")) != CLF_OK || (st = need_buffer(beta, colb, fn, "beta")) != CLF_OK)
-        return st;
+    st = clf_buffer_check(y, nd, "y");
+    if (st == CLF_OK) st = clf_buffer_check(mean, rowb, "mean");
+    if (st == CLF_OK) st = clf_buffer_check(rstd, rowb, "rstd");
+    if (st == CLF_OK) st = clf_buffer_check(x, nd, "x");
+    if (st == CLF_OK) st = clf_buffer_check(gamma, colb, "gamma");
+    if (st == CLF_OK) st = clf_buffer_check(beta, colb, "beta");
+    if (st != CLF_OK) return clf_error_context(st, "%s", fn);
     size_t global[2] = {wg, (size_t)n}, local[2] = {wg, 1};
     return CLF_RUN(dev, "layernorm", opts, "layernorm_fwd", 2, global, local, CLF_ARG_MEM(y), CLF_ARG_MEM(mean),
                    CLF_ARG_MEM(rstd), CLF_ARG_MEM(x), CLF_ARG_MEM(gamma), CLF_ARG_MEM(beta), CLF_ARG_INT(n),
@@ -76,12 +68,17 @@ clf_status clf_layernorm_bwd_cfg(clf_device *dev, cl_mem dx /* [n, d] */, cl_mem
     if (st != CLF_OK) return st;
     size_t nd = (size_t)n * (size_t)d * sizeof(float), rowb = (size_t)n * sizeof(float),
            colb = (size_t)d * sizeof(float);
-    if ((st = need_buffer(dx, nd, fn, "dx")) != CLF_OK || (st = need_buffer(dgamma, colb, fn, "dgamma")) != CLF_OK ||
-        (st = need_buffer(dbeta, colb, fn, "dbeta")) != CLF_OK || (st = need_buffer(dy, nd, fn, "dy")) != CLF_OK ||
-        (st = need_buffer(x, nd, fn, "x")) != CLF_OK || (st = need_buffer(mean, rowb, fn, "mean")) != CLF_OK ||
-        (st = need_buffer(rstd, rowb, fn, "rstd")) != CLF_OK || (st = need_buffer(gamma, colb, fn, "gamma")) != CLF_OK ||
-        (st = need_buffer(workspace, clf_layernorm_workspace_floats(n, d) * sizeof(float), fn, "workspace")) != CLF_OK)
-        return st;
+    st = clf_buffer_check(dx, nd, "dx");
+    if (st == CLF_OK) st = clf_buffer_check(dgamma, colb, "dgamma");
+    if (st == CLF_OK) st = clf_buffer_check(dbeta, colb, "dbeta");
+    if (st == CLF_OK) st = clf_buffer_check(dy, nd, "dy");
+    if (st == CLF_OK) st = clf_buffer_check(x, nd, "x");
+    if (st == CLF_OK) st = clf_buffer_check(mean, rowb, "mean");
+    if (st == CLF_OK) st = clf_buffer_check(rstd, rowb, "rstd");
+    if (st == CLF_OK) st = clf_buffer_check(gamma, colb, "gamma");
+    if (st == CLF_OK)
+        st = clf_buffer_check(workspace, clf_layernorm_workspace_floats(n, d) * sizeof(float), "workspace");
+    if (st != CLF_OK) return clf_error_context(st, "%s", fn);
     size_t groups = ln_groups(n);
     size_t global[2] = {wg, groups}, local[2] = {wg, 1};
     st = CLF_RUN(dev, "layernorm", opts, "layernorm_bwd_dx", 2, global, local, CLF_ARG_MEM(dx),

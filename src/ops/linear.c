@@ -23,18 +23,6 @@ static const char *program_options(clf_device *dev, char *buf, size_t size) {
     return buf;
 }
 
-/* A buffer that must exist and hold at least `floats` floats; name is for the message. */
-static clf_status check_buffer(cl_mem buf, size_t floats, const char *name) {
-    if (!buf) return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: %s is NULL", name);
-    size_t bytes = 0;
-    cl_int err = clGetMemObjectInfo(buf, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
-    if (err != CL_SUCCESS) return CLF_CL_ERROR(err, "linear: clGetMemObjectInfo(%s)", name);
-    if (bytes / sizeof(float) < floats)
-        return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: %s holds %zu floats, needs %zu", name, bytes / sizeof(float),
-                         floats);
-    return CLF_OK;
-}
-
 static clf_status check_sizes(clf_device *dev, int n, int in, int out, clf_activation act) {
     if (!dev) return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: dev is NULL");
     if (n <= 0 || in <= 0 || out <= 0)
@@ -51,15 +39,16 @@ size_t clf_linear_workspace_floats(int n, int out, clf_activation act) {
 clf_status clf_linear_fwd(clf_device *dev, cl_mem y, cl_mem pre, cl_mem x, cl_mem w, cl_mem b, int n, int in,
                           int out, clf_activation act) {
     clf_status st = check_sizes(dev, n, in, out, act);
-    size_t no = (size_t)n * out;
-    if (st == CLF_OK) st = check_buffer(y, no, "y");
-    if (st == CLF_OK) st = check_buffer(x, (size_t)n * in, "x");
-    if (st == CLF_OK) st = check_buffer(w, (size_t)out * in, "w");
-    if (st == CLF_OK && b) st = check_buffer(b, (size_t)out, "b");
-    if (st == CLF_OK && pre) st = check_buffer(pre, no, "pre");
-    if (st == CLF_OK && act == CLF_ACT_GELU && !pre)
-        st = CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: pre is NULL but GELU's backward needs it");
     if (st != CLF_OK) return st;
+    size_t no = (size_t)n * out * sizeof(float);
+    st = clf_buffer_check(y, no, "y");
+    if (st == CLF_OK) st = clf_buffer_check(x, (size_t)n * in * sizeof(float), "x");
+    if (st == CLF_OK) st = clf_buffer_check(w, (size_t)out * in * sizeof(float), "w");
+    if (st == CLF_OK && b) st = clf_buffer_check(b, (size_t)out * sizeof(float), "b");
+    if (st == CLF_OK && pre) st = clf_buffer_check(pre, no, "pre");
+    if (st != CLF_OK) return clf_error_context(st, "linear_fwd");
+    if (act == CLF_ACT_GELU && !pre)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: pre is NULL but GELU's backward needs it");
 
     /* The product lands in pre when it is kept, so the epilogue reads it once and writes both. */
     cl_mem prod = pre ? pre : y;
@@ -79,18 +68,19 @@ clf_status clf_linear_fwd(clf_device *dev, cl_mem y, cl_mem pre, cl_mem x, cl_me
 clf_status clf_linear_bwd(clf_device *dev, cl_mem dx, cl_mem dw, cl_mem db, cl_mem dy, cl_mem x, cl_mem w,
                           cl_mem y, cl_mem pre, cl_mem workspace, int n, int in, int out, clf_activation act) {
     clf_status st = check_sizes(dev, n, in, out, act);
-    size_t no = (size_t)n * out;
-    if (st == CLF_OK) st = check_buffer(dw, (size_t)out * in, "dw");
-    if (st == CLF_OK) st = check_buffer(dy, no, "dy");
-    if (st == CLF_OK) st = check_buffer(x, (size_t)n * in, "x");
-    if (st == CLF_OK) st = check_buffer(w, (size_t)out * in, "w");
-    if (st == CLF_OK && dx) st = check_buffer(dx, (size_t)n * in, "dx");
-    if (st == CLF_OK && db) st = check_buffer(db, (size_t)out, "db");
-    if (st == CLF_OK && act == CLF_ACT_RELU) st = check_buffer(y, no, "y (ReLU's backward reads it)");
-    if (st == CLF_OK && act == CLF_ACT_GELU) st = check_buffer(pre, no, "pre (GELU's backward reads it)");
-    if (st == CLF_OK && act != CLF_ACT_NONE)
-        st = check_buffer(workspace, clf_linear_workspace_floats(n, out, act), "workspace");
     if (st != CLF_OK) return st;
+    size_t no = (size_t)n * out * sizeof(float), ni = (size_t)n * in * sizeof(float);
+    st = clf_buffer_check(dw, (size_t)out * in * sizeof(float), "dw");
+    if (st == CLF_OK) st = clf_buffer_check(dy, no, "dy");
+    if (st == CLF_OK) st = clf_buffer_check(x, ni, "x");
+    if (st == CLF_OK) st = clf_buffer_check(w, (size_t)out * in * sizeof(float), "w");
+    if (st == CLF_OK && dx) st = clf_buffer_check(dx, ni, "dx");
+    if (st == CLF_OK && db) st = clf_buffer_check(db, (size_t)out * sizeof(float), "db");
+    if (st == CLF_OK && act == CLF_ACT_RELU) st = clf_buffer_check(y, no, "y (ReLU's backward reads it)");
+    if (st == CLF_OK && act == CLF_ACT_GELU) st = clf_buffer_check(pre, no, "pre (GELU's backward reads it)");
+    if (st == CLF_OK && act != CLF_ACT_NONE)
+        st = clf_buffer_check(workspace, clf_linear_workspace_floats(n, out, act) * sizeof(float), "workspace");
+    if (st != CLF_OK) return clf_error_context(st, "linear_bwd");
 
     cl_mem dpre = act == CLF_ACT_NONE ? dy : workspace;
     if (act != CLF_ACT_NONE || db) {

@@ -1,9 +1,11 @@
-/* Greedy decoding for the encoder-decoder: each step runs the graph on the target prefix and takes
- * the most likely next token of every unfinished row. */
+/* Greedy decoding for the encoder-decoder (the most likely next token of every row until each has
+ * ended) and decoder-only continuation (greedy or sampled), both over a stepper: incremental with
+ * the key/value cache, or the full recompute of every prefix kept as the reference path. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "stepper.h"
 #include "trainer_internal.h"
 
 static int argmax(const float *x, int n) {
@@ -13,41 +15,51 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-clf_status clf_model_greedy(clf_model_graph *mg, const int32_t *src, int B, int Ts, int max_out, int32_t *out,
-                            int *lens) {
+/* Whether a row ends with this token (EOS, or PAD / BOS, which a trained model never emits). */
+static bool ends(int tok) { return tok == CLF_EOS || tok == CLF_PAD || tok == CLF_BOS; }
+
+static clf_status greedy(clf_model_graph *mg, bool cached, const int32_t *src, int B, int Ts, int max_out,
+                         int32_t *out, int *lens) {
+    if (!mg || !src || !out || !lens || B < 1 || max_out < 1)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "greedy decoding: missing buffers or sizes (B %d, max_out %d)", B,
+                         max_out);
     int V = mg->model->cfg.vocab_size;
-    if (max_out > mg->max.tgt_len) max_out = mg->max.tgt_len;
-    int32_t *tin = malloc((size_t)B * (size_t)max_out * sizeof *tin), *tout = malloc((size_t)B * (size_t)max_out * sizeof *tout);
-    float *logits = malloc((size_t)B * (size_t)max_out * (size_t)V * sizeof *logits);
-    clf_status st = tin && tout && logits ? CLF_OK : CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory decoding");
-    for (int b = 0; b < B; b++) lens[b] = -1;
+    int steps = max_out < mg->max.tgt_len ? max_out : mg->max.tgt_len; /* out keeps the stride max_out */
+    int32_t *tok = malloc((size_t)B * sizeof *tok);
+    float *logits = malloc((size_t)B * (size_t)V * sizeof *logits);
+    clf_stepper *s = NULL;
+    clf_status st = tok && logits ? clf_stepper_new(mg, cached, src, B, Ts, steps, &s)
+                                  : CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory decoding");
+    for (int b = 0; b < B; b++) {
+        lens[b] = -1;
+        if (tok) tok[b] = CLF_BOS;
+    }
     int unfinished = B;
-    for (int t = 1; st == CLF_OK && t <= max_out && unfinished > 0; t++) {
-        for (int b = 0; b < B; b++)
-            for (int j = 0; j < t; j++) {
-                tin[b * t + j] = j == 0 ? CLF_BOS : out[b * max_out + j - 1];
-                tout[b * t + j] = CLF_PAD;
-            }
-        clf_batch batch = {.B = B, .Ts = Ts, .Tt = t, .src = (int32_t *)src, .tgt_in = tin, .tgt_out = tout};
-        clf_run run = {{B, Ts, t, 0}, false, 0, 0, 0.0f};
-        st = clf_model_graph_set_batch(mg, &batch, NULL);
-        if (st == CLF_OK) st = clf_graph_forward(mg->graph, &run);
-        if (st == CLF_OK)
-            st = clf_buffer_read(mg->model->dev, clf_tensor_buffer(mg->logits), 0, (size_t)B * (size_t)t * (size_t)V * 4,
-                                 logits);
+    for (int t = 1; st == CLF_OK && t <= steps && unfinished > 0; t++) {
+        st = clf_stepper_step(s, tok, 1, logits);
         for (int b = 0; st == CLF_OK && b < B; b++) {
-            int next = argmax(logits + ((size_t)b * (size_t)t + (size_t)(t - 1)) * (size_t)V, V);
-            out[b * max_out + t - 1] = next;
-            if (lens[b] < 0 && (next == CLF_EOS || next == CLF_PAD || next == CLF_BOS)) {
+            int next = argmax(logits + (size_t)b * (size_t)V, V);
+            out[b * max_out + t - 1] = tok[b] = next;
+            if (lens[b] < 0 && ends(next)) {
                 lens[b] = t - 1;
                 unfinished--;
             }
         }
     }
-    free(tin);
-    free(tout);
+    clf_stepper_free(s);
+    free(tok);
     free(logits);
     return st;
+}
+
+clf_status clf_model_greedy(clf_model_graph *mg, const int32_t *src, int B, int Ts, int max_out, int32_t *out,
+                            int *lens) {
+    return greedy(mg, CLF_DECODE_CACHED, src, B, Ts, max_out, out, lens);
+}
+
+clf_status clf_model_greedy_full(clf_model_graph *mg, const int32_t *src, int B, int Ts, int max_out, int32_t *out,
+                                 int *lens) {
+    return greedy(mg, false, src, B, Ts, max_out, out, lens);
 }
 
 /* Sample one token from logits / temperature over the top_k largest (all when top_k <= 0). */
@@ -78,38 +90,42 @@ static int sample(const float *logits, int V, float temperature, int top_k, clf_
     return argmax(logits, V);
 }
 
-clf_status clf_model_continue(clf_model_graph *mg, const int32_t *prompt, int n, int max_new, float temperature,
-                              int top_k, uint64_t seed, int32_t *out, int *n_out) {
+static clf_status cont(clf_model_graph *mg, bool cached, const int32_t *prompt, int n, int max_new,
+                       float temperature, int top_k, uint64_t seed, int32_t *out, int *n_out) {
+    if (!n_out) return CLF_ERROR(CLF_ERR_INVALID_ARG, "continuation: n_out is NULL");
     *n_out = 0;
+    if (!mg || !prompt || !out) return CLF_ERROR(CLF_ERR_INVALID_ARG, "continuation: missing buffers");
     int V = mg->model->cfg.vocab_size, cap = mg->max.tgt_len;
     if (n < 1) return CLF_ERROR(CLF_ERR_INVALID_ARG, "an empty prompt");
     if (n > cap) return CLF_ERROR(CLF_ERR_INVALID_ARG, "prompt of %d tokens exceeds the model's %d", n, cap);
-    int32_t *seq = malloc((size_t)cap * sizeof *seq), *tout = malloc((size_t)cap * sizeof *tout);
-    float *logits = malloc((size_t)cap * (size_t)V * sizeof *logits), *scratch = malloc((size_t)V * sizeof *scratch);
-    clf_status st = seq && tout && logits && scratch ? CLF_OK : CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory");
+    if (max_new < 1) return CLF_OK;
+    float *logits = malloc((size_t)V * sizeof *logits), *scratch = malloc((size_t)V * sizeof *scratch);
+    clf_stepper *s = NULL;
+    /* once the window holds cap tokens, the oldest is dropped for each new one (the stepper slides) */
+    clf_status st = logits && scratch ? clf_stepper_new(mg, cached, NULL, 1, 0, cap, &s)
+                                      : CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory");
     clf_rng rng;
     clf_rng_seed(&rng, seed);
-    if (st == CLF_OK) memcpy(seq, prompt, (size_t)n * sizeof *seq);
-    int len = n; /* tokens in seq; once it holds cap, the oldest is dropped for each new one */
-    while (st == CLF_OK && *n_out < max_new) {
-        for (int j = 0; j < len; j++) tout[j] = CLF_PAD;
-        clf_batch batch = {.B = 1, .Ts = 0, .Tt = len, .tgt_in = seq, .tgt_out = tout};
-        clf_run run = {{1, 0, len, 0}, false, 0, 0, 0.0f};
-        st = clf_model_graph_set_batch(mg, &batch, NULL);
-        if (st == CLF_OK) st = clf_graph_forward(mg->graph, &run);
-        if (st == CLF_OK)
-            st = clf_buffer_read(mg->model->dev, clf_tensor_buffer(mg->logits), 0, (size_t)len * (size_t)V * 4, logits);
-        if (st != CLF_OK) break;
-        int next = sample(logits + (size_t)(len - 1) * (size_t)V, V, temperature, top_k, &rng, scratch);
-        if (next == CLF_EOS || next == CLF_PAD || next == CLF_BOS) break;
+    if (st == CLF_OK) st = clf_stepper_step(s, prompt, n, logits);
+    while (st == CLF_OK) {
+        int32_t next = sample(logits, V, temperature, top_k, &rng, scratch);
+        if (ends(next)) break;
         out[(*n_out)++] = next;
-        if (len == cap) memmove(seq, seq + 1, (size_t)(cap - 1) * sizeof *seq);
-        else len++;
-        seq[len - 1] = next;
+        if (*n_out == max_new) break;
+        st = clf_stepper_step(s, &next, 1, logits);
     }
-    free(seq);
-    free(tout);
+    clf_stepper_free(s);
     free(logits);
     free(scratch);
     return st;
+}
+
+clf_status clf_model_continue(clf_model_graph *mg, const int32_t *prompt, int n, int max_new, float temperature,
+                              int top_k, uint64_t seed, int32_t *out, int *n_out) {
+    return cont(mg, CLF_DECODE_CACHED, prompt, n, max_new, temperature, top_k, seed, out, n_out);
+}
+
+clf_status clf_model_continue_full(clf_model_graph *mg, const int32_t *prompt, int n, int max_new, float temperature,
+                                   int top_k, uint64_t seed, int32_t *out, int *n_out) {
+    return cont(mg, false, prompt, n, max_new, temperature, top_k, seed, out, n_out);
 }
