@@ -14,17 +14,25 @@
 #define SORT_WG 256
 #endif
 
-/* out[r] = table[tok[r]] * scale + pe[r % t]; global (WG, n), local (WG, 1). pe is not read when
- * use_pe == 0 (it may be NULL). */
+/* out[r] = table[tok[r]] * scale + pe[r % t + offset]; global (WG, n), local (WG, 1). pe is not read
+ * when use_pe == 0 (it may be NULL). offset = offset_buf[0] when use_offset (incremental decoding: the
+ * step's position, read on the device), else 0; a position past pe's max_len rows gives a NaN row
+ * (the host checks positions, so this only shows a bug). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void embedding_fwd(__global float *out /* [n, d] */, __global const float *table /* [vocab, d] */,
                    __global const int *tok /* [n] */, __global const float *pe /* [max_len, d] */,
-                   int n, int t, int d, int use_pe, float scale) {
+                   __global const int *offset_buf /* [1] */, int n, int t, int d, int use_pe, int use_offset,
+                   int max_len, float scale) {
     int l = get_local_id(0), r = get_group_id(1);
     if (r >= n) return;
     __global const float *e = table + (size_t)tok[r] * d;
-    __global const float *p = use_pe ? pe + (size_t)(r % t) * d : e;
+    const int pos = r % t + (use_offset ? offset_buf[0] : 0);
     __global float *o = out + (size_t)r * d;
+    if (use_pe && (pos < 0 || pos >= max_len)) {
+        for (int c = l; c < d; c += WG) o[c] = NAN;
+        return;
+    }
+    __global const float *p = use_pe ? pe + (size_t)pos * d : e;
     for (int k = l; k < d / 8; k += WG) {
         float8 v = vload8(k, e) * scale;
         vstore8(use_pe ? v + vload8(k, p) : v, k, o);
@@ -35,12 +43,17 @@ void embedding_fwd(__global float *out /* [n, d] */, __global const float *table
     }
 }
 
-/* For the id v of item lid in a block of m ids: how many earlier items hold v (its rank) and how
- * many hold it in all. O(m) per item: cheap next to the sums. */
-inline int2 block_rank(__local const int *blk, int m, int lid, int v) {
+/* Load the ids [base, base + SORT_WG) into blk (-1 past n), *v = item lid's, and rank it in the
+ * block: .x how many earlier items hold v, .y how many hold it in all. O(SORT_WG) per item: cheap
+ * next to the sums. Every item must call it. */
+inline int2 block_rank(__local int *blk, __global const int *tok, int base, int n, int lid, int *v) {
+    const int m = min(SORT_WG, n - base);
+    *v = lid < m ? tok[base + lid] : -1;
+    blk[lid] = *v;
+    barrier(CLK_LOCAL_MEM_FENCE);
     int2 rc = (int2)(0, 0);
     for (int j = 0; j < m; j++)
-        if (blk[j] == v) {
+        if (blk[j] == *v) {
             rc.x += j < lid;
             rc.y++;
         }
@@ -63,11 +76,8 @@ void embedding_bwd_sort(__global int *ws /* [vocab + n]: end, rows */, __global 
 
     /* counts per id */
     for (int base = 0; base < n; base += SORT_WG) {
-        int m = min(SORT_WG, n - base);
-        int v = lid < m ? tok[base + lid] : -1;
-        blk[lid] = v;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        int2 rc = block_rank(blk, m, lid, v);
+        int v;
+        int2 rc = block_rank(blk, tok, base, n, lid, &v);
         if (v >= 0 && rc.x == 0) end[v] += rc.y;
         barrier(CLK_GLOBAL_MEM_FENCE | CLK_LOCAL_MEM_FENCE);
     }
@@ -90,11 +100,8 @@ void embedding_bwd_sort(__global int *ws /* [vocab + n]: end, rows */, __global 
 
     /* scatter in row order; end[v] moves from the start of id v's slots to one past their end */
     for (int base = 0; base < n; base += SORT_WG) {
-        int m = min(SORT_WG, n - base);
-        int v = lid < m ? tok[base + lid] : -1;
-        blk[lid] = v;
-        barrier(CLK_LOCAL_MEM_FENCE);
-        int2 rc = block_rank(blk, m, lid, v);
+        int v;
+        int2 rc = block_rank(blk, tok, base, n, lid, &v);
         if (v >= 0) rows[end[v] + rc.x] = base + lid;
         barrier(CLK_GLOBAL_MEM_FENCE);
         if (v >= 0 && rc.x == 0) end[v] += rc.y;

@@ -33,6 +33,31 @@ inline void ln_store(float8 v, __global float *p, int k, int d) {
     for (int j = 0; 8 * k + j < d; j++) p[8 * k + j] = t[j];
 }
 
+/* One compensated step (Kahan-Babuska / Neumaier): *s += v, with *c gathering the low-order parts
+ * each addition lost, so the sum is *s + *c and its error is about one rounding of the result even
+ * when the terms cancel (plain Kahan's bound grows with the terms instead). Needs FP_CONTRACT OFF,
+ * which this file sets. */
+inline void kahan8(float8 *s, float8 *c, float8 v) {
+    float8 t = *s + v;
+    *c += select((v - t) + *s, (*s - t) + v, isgreaterequal(fabs(*s), fabs(v)));
+    *s = t;
+}
+
+/* base + (s + c) with the addition's own error (Knuth's two-sum) kept, rounded once at the end. */
+inline float8 add_compensated(float8 base, float8 s, float8 c) {
+    float8 t = base + s, sv = t - base, bv = t - sv;
+    float8 err = (base - bv) + (s - sv);
+    return t + (err + c);
+}
+
+/* The same on a float8 chunk of a sum and its compensation held in global memory. */
+inline void ln_kahan_add(__global float *sum, __global float *comp, int k, int d, float8 v) {
+    float8 s = ln_load(sum, k, d), c = ln_load(comp, k, d);
+    kahan8(&s, &c, v);
+    ln_store(s, sum, k, d);
+    ln_store(c, comp, k, d);
+}
+
 /* v with its lanes at or past d set to 0. */
 inline float8 ln_valid(float8 v, int k, int d) {
     if (8 * k + 8 <= d) return v;
@@ -103,17 +128,21 @@ void layernorm_fwd(__global float *y /* [n, d] */, __global float *mean /* [n] *
  * of the partial, so no two items touch one element. global (WG, groups), local (WG, 1). Lanes past d
  * load dy = 0, so they add nothing. */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
-void layernorm_bwd_dx(__global float *dx /* [n, d] */, __global float *part /* [groups, 2, d] */,
+void layernorm_bwd_dx(__global float *dx /* [n, d] */, __global float *part /* [groups, 4, d] */,
                       __global const float *dy /* [n, d] */, __global const float *x /* [n, d] */,
                       __global const float *mean /* [n] */, __global const float *rstd /* [n] */,
                       __global const float *gamma /* [d] */, int n, int d) {
     __local float2 s[WG];
     int l = get_local_id(0), g = get_group_id(1), chunks = (d + 7) / 8;
     int r0 = g * ROWS, r1 = min(r0 + ROWS, n);
-    __global float *pg = part + (size_t)g * 2 * d, *pb = pg + d;
+    /* column sums of a group, with compensations (kahan8): a sum whose terms cancel keeps the accuracy
+     * of its result, not of its terms */
+    __global float *pg = part + (size_t)g * 4 * d, *pb = pg + d, *cg = pb + d, *cb = cg + d;
     for (int k = l; k < chunks; k += WG) {
         ln_store((float8)(0.0f), pg, k, d);
         ln_store((float8)(0.0f), pb, k, d);
+        ln_store((float8)(0.0f), cg, k, d);
+        ln_store((float8)(0.0f), cb, k, d);
     }
 
     for (int r = r0; r < r1; r++) {
@@ -126,8 +155,8 @@ void layernorm_bwd_dx(__global float *dx /* [n, d] */, __global float *part /* [
             float8 gy = dyk * ln_load(gamma, k, d);
             a1 += gy;
             a2 += gy * xh;
-            ln_store(ln_load(pg, k, d) + dyk * xh, pg, k, d);
-            ln_store(ln_load(pb, k, d) + dyk, pb, k, d);
+            ln_kahan_add(pg, cg, k, d, dyk * xh);
+            ln_kahan_add(pb, cb, k, d, dyk);
         }
         float2 mg = ln_wg_sum(s, (float2)(ln_hsum(a1), ln_hsum(a2))) / (float)d;
         for (int k = l; k < chunks; k += WG) {
@@ -141,14 +170,17 @@ void layernorm_bwd_dx(__global float *dx /* [n, d] */, __global float *part /* [
 /* dgamma += the partials' first halves, dbeta += their second halves, summed in group order. One
  * item per float8 chunk of columns: global (ceil(d / 8)). */
 __kernel void layernorm_bwd_dgamma(__global float *dgamma /* [d] */, __global float *dbeta /* [d] */,
-                                   __global const float *part /* [groups, 2, d] */, int groups, int d) {
+                                   __global const float *part /* [groups, 4, d] */, int groups, int d) {
     int k = get_global_id(0);
     if (k >= (d + 7) / 8) return;
-    float8 sg = (float8)(0.0f), sb = (float8)(0.0f);
+    float8 sg = (float8)(0.0f), sb = (float8)(0.0f), eg = (float8)(0.0f), eb = (float8)(0.0f);
     for (int g = 0; g < groups; g++) {
-        sg += ln_load(part + (size_t)g * 2 * d, k, d);
-        sb += ln_load(part + (size_t)g * 2 * d + d, k, d);
+        __global const float *pg = part + (size_t)g * 4 * d, *pb = pg + d, *cg = pb + d, *cb = cg + d;
+        kahan8(&sg, &eg, ln_load(pg, k, d));
+        kahan8(&sb, &eb, ln_load(pb, k, d));
+        eg += ln_load(cg, k, d);
+        eb += ln_load(cb, k, d);
     }
-    ln_store(ln_load(dgamma, k, d) + sg, dgamma, k, d);
-    ln_store(ln_load(dbeta, k, d) + sb, dbeta, k, d);
+    ln_store(add_compensated(ln_load(dgamma, k, d), sg, eg), dgamma, k, d);
+    ln_store(add_compensated(ln_load(dbeta, k, d), sb, eb), dbeta, k, d);
 }

@@ -18,6 +18,17 @@ static void get_string(cl_device_id d, cl_device_info what, char *buf, size_t n)
     buf[n - 1] = '\0';
 }
 
+/* Numeric device properties; 0 when the query fails. */
+static cl_uint get_uint(cl_device_id d, cl_device_info what) {
+    cl_uint v = 0;
+    return clGetDeviceInfo(d, what, sizeof v, &v, NULL) == CL_SUCCESS ? v : 0;
+}
+
+static cl_ulong get_ulong(cl_device_id d, cl_device_info what) {
+    cl_ulong v = 0;
+    return clGetDeviceInfo(d, what, sizeof v, &v, NULL) == CL_SUCCESS ? v : 0;
+}
+
 static bool has_extension(cl_device_id d, const char *ext) {
     size_t n = 0;
     if (clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, 0, NULL, &n) != CL_SUCCESS || n == 0) return false;
@@ -51,27 +62,16 @@ static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, clf_devi
     clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     info->is_gpu = (type & CL_DEVICE_TYPE_GPU) != 0;
     info->is_cpu = (type & CL_DEVICE_TYPE_CPU) != 0;
-    cl_uint u = 0;
-    clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u, &u, NULL);
-    info->compute_units = u;
-    u = 0;
-    clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u, &u, NULL);
-    info->clock_mhz = u;
+    info->compute_units = get_uint(d, CL_DEVICE_MAX_COMPUTE_UNITS);
+    info->clock_mhz = get_uint(d, CL_DEVICE_MAX_CLOCK_FREQUENCY);
     size_t wg = 0;
     clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
     info->max_work_group = wg;
-    cl_ulong v = 0;
-    clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof v, &v, NULL);
-    info->local_mem = v;
-    v = 0;
-    clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof v, &v, NULL);
-    info->global_mem = v;
-    v = 0;
-    clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof v, &v, NULL);
-    info->max_alloc = v;
-    u = 0;
-    clGetDeviceInfo(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof u, &u, NULL);
-    info->mem_base_align = u >= 8 ? u / 8 : 128;
+    info->local_mem = get_ulong(d, CL_DEVICE_LOCAL_MEM_SIZE);
+    info->global_mem = get_ulong(d, CL_DEVICE_GLOBAL_MEM_SIZE);
+    info->max_alloc = get_ulong(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE);
+    cl_uint bits = get_uint(d, CL_DEVICE_MEM_BASE_ADDR_ALIGN);
+    info->mem_base_align = bits >= 8 ? bits / 8 : 128;
     cl_device_fp_config fp = 0;
     clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp, &fp, NULL);
     info->fp64 = fp != 0 || has_extension(d, "cl_khr_fp64");

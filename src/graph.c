@@ -156,16 +156,36 @@ static bool same_rows(const clf_tensor *a, const clf_tensor *b) {
 }
 
 clf_tensor *clf_graph_embedding(clf_graph *g, clf_tensor *table, clf_tensor *tokens, clf_tensor *pe, float scale) {
+    return clf_graph_embedding_at(g, table, tokens, pe, NULL, scale);
+}
+
+/* in[3], the position offset, is NULL outside incremental decoding. */
+clf_tensor *clf_graph_embedding_at(clf_graph *g, clf_tensor *table, clf_tensor *tokens, clf_tensor *pe,
+                                   clf_tensor *offset, float scale) {
     if (g->status != CLF_OK) return NULL;
     if (!table || !tokens || !tokens->is_int || tokens->cols != 1)
         return fail(g, CLF_ERROR(CLF_ERR_INVALID_ARG, "embedding needs a table and int32 tokens of one column"));
     if (pe && pe->cols != table->cols)
         return fail(g, CLF_ERROR(CLF_ERR_INVALID_ARG, "positional table width %d != embedding width %d", pe->cols,
                                  table->cols));
-    clf_tensor *in[] = {table, tokens, pe};
-    clf_node *n = new_node(g, CLF_OP_EMBEDDING, in, 3);
+    if (offset && (!offset->is_int || offset->rows != CLF_ROWS_FIXED || offset->fixed_rows * offset->cols != 1))
+        return fail(g, CLF_ERROR(CLF_ERR_INVALID_ARG, "embedding: the position offset must be one int32"));
+    clf_tensor *in[] = {table, tokens, pe, offset};
+    clf_node *n = new_node(g, CLF_OP_EMBEDDING, in, 4);
     if (n) n->u.scale = scale;
     return node_output(g, n, 0, "out", tokens->rows, 1, table->cols);
+}
+
+clf_tensor *clf_graph_kv_append(clf_graph *g, clf_tensor *x, clf_tensor *position) {
+    if (g->status != CLF_OK) return NULL;
+    if (!x || x->rows != CLF_ROWS_BATCH || !position || !position->is_int || position->rows != CLF_ROWS_FIXED ||
+        position->fixed_rows * position->cols != 1)
+        return fail(g, CLF_ERROR(CLF_ERR_INVALID_ARG, "kv_append needs one row per sequence and an int32 position"));
+    clf_tensor *in[] = {x, position};
+    clf_node *n = new_node(g, CLF_OP_KV_APPEND, in, 2);
+    clf_tensor *cache = node_output(g, n, 0, "cache", CLF_ROWS_TGT, 1, x->cols);
+    if (cache) cache->needs_grad = false;
+    return cache;
 }
 
 clf_tensor *clf_graph_linear(clf_graph *g, clf_tensor *x, clf_tensor *w, clf_tensor *b, clf_graph_act act) {

@@ -11,6 +11,7 @@ typedef enum {
     CLF_OP_ATTENTION,
     CLF_OP_RESIDUAL,
     CLF_OP_CROSS_ENTROPY,
+    CLF_OP_KV_APPEND, /* incremental decoding */
     CLF_OP_COUNT
 } clf_op_kind;
 

@@ -5,6 +5,7 @@
 #include "ops/cross_entropy.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
+#include "ops/kv_cache.h"
 #include "ops/layernorm.h"
 #include "ops/linear.h"
 
@@ -15,12 +16,12 @@ static clf_dropout dropout_of(const clf_node *n, const clf_run *r, float p) {
     return d;
 }
 
-/* ---- embedding: in = {table, tokens, pe} ---- */
+/* ---- embedding: in = {table, tokens, pe, position offset (NULL but in incremental decoding)} ---- */
 static clf_status embedding_fwd(clf_graph *g, const clf_node *n, const clf_run *r) {
-    const clf_tensor *table = n->in[0], *tok = n->in[1], *pe = n->in[2];
-    return clf_embedding_fwd(g->dev, n->out[0]->buf, table->buf, tok->buf, pe ? pe->buf : NULL,
-                             (int)clf_rows_of(tok, &r->dims), clf_seq_of(tok, &r->dims), table->cols,
-                             table->fixed_rows, n->u.scale);
+    const clf_tensor *table = n->in[0], *tok = n->in[1], *pe = n->in[2], *off = n->in[3];
+    return clf_embedding_fwd_offset(g->dev, n->out[0]->buf, table->buf, tok->buf, pe ? pe->buf : NULL,
+                                    off ? off->buf : NULL, (int)clf_rows_of(tok, &r->dims),
+                                    clf_seq_of(tok, &r->dims), table->cols, table->fixed_rows, n->u.scale);
 }
 static clf_status embedding_bwd(clf_graph *g, const clf_node *n, const clf_run *r) {
     const clf_tensor *table = n->in[0], *tok = n->in[1];
@@ -124,6 +125,17 @@ static clf_status xent_bwd(clf_graph *g, const clf_node *n, const clf_run *r) {
     return CLF_OK;
 }
 
+/* ---- kv_append: in = {x [batch, d], position [1]}, out = the cache [batch, tgt_len, d], kept between
+ * runs (incremental decoding; no backward) ---- */
+static clf_status kv_append_fwd(clf_graph *g, const clf_node *n, const clf_run *r) {
+    return clf_kv_cache_append(g->dev, n->out[0]->buf, n->in[0]->buf, n->in[1]->buf, r->dims.batch,
+                               r->dims.tgt_len, n->in[0]->cols);
+}
+static clf_status kv_append_bwd(clf_graph *g, const clf_node *n, const clf_run *r) {
+    (void)g, (void)n, (void)r;
+    return CLF_ERROR(CLF_ERR_INVALID_ARG, "kv_append has no backward: decoding graphs do not train");
+}
+
 static size_t no_ws(const clf_graph *g, const clf_node *n) {
     (void)g, (void)n;
     return 0;
@@ -136,6 +148,7 @@ const clf_op clf_ops[] = {
     [CLF_OP_ATTENTION] = {"attention", attention_fwd, attention_bwd, attention_ws},
     [CLF_OP_RESIDUAL] = {"residual", residual_fwd, residual_bwd, no_ws},
     [CLF_OP_CROSS_ENTROPY] = {"cross_entropy", xent_fwd, xent_bwd, no_ws},
+    [CLF_OP_KV_APPEND] = {"kv_append", kv_append_fwd, kv_append_bwd, no_ws},
 };
 /* the table ends at the last op: an op added to the enum without its entry fails here */
 _Static_assert(sizeof clf_ops / sizeof clf_ops[0] == CLF_OP_COUNT, "every op needs its table entry");

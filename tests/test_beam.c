@@ -19,8 +19,8 @@ typedef struct tiny {
     clf_model_graph *score; /* teacher-forced scoring: one row */
 } tiny;
 
-/* A random model whose generator is sharpened (x gen_scale) and whose EOS logit leans up by
- * eos_bias x a copy of another token's row, so hypotheses end at varied lengths. */
+/* A random model whose generator is sharpened (x gen_scale) and whose EOS row is a stretched copy of
+ * another token's, so hypotheses end at varied lengths. */
 static tiny make(clf_norm norm, uint64_t seed, float gen_scale) {
     clf_config c = clf_config_default();
     c.norm = norm;
@@ -38,10 +38,10 @@ static tiny make(clf_norm norm, uint64_t seed, float gen_scale) {
     const clf_param_info *g = clf_param_find(&t.m->layout, "generator.weight");
     ck_assert_ptr_nonnull(g);
     for (size_t i = 0; i < g->count; i++) flat[g->offset + i] *= gen_scale;
-    /* EOS close to byte 'e' (101): ends compete with a common continuation */
+    /* EOS along byte 'e' (101), 2.5 times longer: it wins wherever 'e' leans up */
     for (int j = 0; j < c.d_model; j++)
         flat[g->offset + (size_t)CLF_EOS * (size_t)c.d_model + (size_t)j] =
-            flat[g->offset + (size_t)101 * (size_t)c.d_model + (size_t)j] * 1.02f;
+            flat[g->offset + (size_t)101 * (size_t)c.d_model + (size_t)j] * 2.5f;
     CLF_CK(clf_model_write_params(t.m, flat));
     free(flat);
     clf_dims max = {WIDE, TS, MAX_OUT, 0}, one = {1, TS, MAX_OUT + 1, 0};

@@ -38,6 +38,13 @@ clf_tensor *clf_graph_constant(clf_graph *g, const char *name, cl_mem value, int
 
 /* Operations. Shapes follow the inputs; each returns its output tensor. */
 clf_tensor *clf_graph_embedding(clf_graph *g, clf_tensor *table, clf_tensor *tokens, clf_tensor *pe, float scale);
+/* Incremental decoding: the embedding with positions shifted by offset (an int32 input [1], read on
+ * the device), and a key/value cache. kv_append returns a [batch, tgt_len] tensor that keeps its
+ * contents between runs; each forward writes x (one row per sequence, CLF_ROWS_BATCH) at position
+ * position[0] of every sequence. Inference only: it has no backward. */
+clf_tensor *clf_graph_embedding_at(clf_graph *g, clf_tensor *table, clf_tensor *tokens, clf_tensor *pe,
+                                   clf_tensor *offset, float scale);
+clf_tensor *clf_graph_kv_append(clf_graph *g, clf_tensor *x, clf_tensor *position);
 clf_tensor *clf_graph_linear(clf_graph *g, clf_tensor *x, clf_tensor *w, clf_tensor *b, clf_graph_act act);
 clf_tensor *clf_graph_layernorm(clf_graph *g, clf_tensor *x, clf_tensor *gamma, clf_tensor *beta, float eps);
 /* Scaled dot-product attention of SPEC over heads; kmask int32 [rows of k] (1 attend) or NULL. */

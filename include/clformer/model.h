@@ -44,6 +44,7 @@ typedef struct clf_model_graph {
     int32_t *staging[2]; /* host copies of the inputs while their uploads are in flight */
     cl_event uploaded[2];
     int slot;
+    struct clf_decoder_graphs *decode; /* incremental decoding's graphs, built on first use */
 } clf_model_graph;
 
 clf_status clf_model_graph_new(clf_model *m, clf_dims max, bool training, float label_smoothing,

@@ -114,9 +114,9 @@ clf_status clf_model_greedy(struct clf_model_graph *mg, const int32_t *src, int 
  * every token (log-softmax of its logits, in double); a hypothesis ends when it takes EOS (or PAD /
  * BOS, as in greedy decoding) and is then ranked by score = log p / len^length_penalty, len
  * counting the end token (length_penalty 0: the plain log-probability). Ties go to the lower
- * hypothesis, then the lower token id, so results are deterministic. Search stops when beam ended
- * hypotheses exist and no live one can beat the worst of them, or after max_out steps (then live
- * hypotheses compete with their log p / steps^length_penalty). out [max_out] gets the best
+ * hypothesis, then the lower token id, so results are deterministic. Search stops once no live
+ * hypothesis can still beat the best ended one (the same answer as searching on), or after max_out
+ * steps (then live hypotheses compete with their log p / steps^length_penalty). out [max_out] gets the best
  * hypothesis, followed by its end token when there is room; *len its length (end excluded; -1 when it
  * did not end); *score its score (may be NULL). */
 clf_status clf_model_beam(struct clf_model_graph *mg, const int32_t *src, int Ts, int beam, int max_out,

@@ -1,5 +1,6 @@
 /* Kernel benchmarks: warm up, then the median time of many runs (device time from OpenCL profiling
- * events, or wall time around GEMMs), reported with achieved GB/s or GFLOP/s and the fraction of the device's measured limits. */
+ * events, or wall time where GEMMs run), reported with achieved GB/s or GFLOP/s and the fraction of
+ * the device's measured limits. */
 #ifndef CLFORMER_BENCH_H
 #define CLFORMER_BENCH_H
 

@@ -46,7 +46,7 @@ int cmd_generate(int argc, char **argv) {
         {"max-tokens", CLI_INT, &max_out, "N", "longest output (default: the model's max_len)", 1, 1e9},
         {"beam", CLI_INT, &beam, "N", "encdec: beam search over N hypotheses (1: greedy)", 1, 1024},
         {"length-penalty", CLI_FLOAT, &length_penalty, "ALPHA",
-         "encdec: rank ended hypotheses by log p / length^ALPHA (default 0: plain log p)", 0, 10},
+         "encdec: rank ended hypotheses by log p / length^ALPHA (0: plain log p)", 0, 10},
         {"temperature", CLI_FLOAT, &temperature, "T", "decoder: sampling temperature (0: greedy)", 0, 100},
         {"top-k", CLI_INT, &top_k, "K", "decoder: sample among the K most likely tokens (0: all)", 0, 1e9},
         {"seed", CLI_INT, &seed, "N", "decoder: sampling seed", 0, 9.2e18},

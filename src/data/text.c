@@ -109,18 +109,31 @@ static clf_status add_pair(clf_dataset *ds, size_t *cap, const char *path, long 
     return CLF_OK;
 }
 
-clf_status clf_dataset_read_tsv(const char *path, const clf_data_options *opt, clf_dataset **out) {
-    if (!out) return CLF_ERROR(CLF_ERR_INVALID_ARG, "clf_dataset_read_tsv: out is NULL");
+/* What both readers start with: *out cleared, the options (the defaults when opt is NULL) checked,
+ * and a dataset of `kind` holding the whole file. */
+static clf_status read_start(const char *fn, const char *path, const clf_data_options *opt, clf_data_kind kind,
+                             clf_dataset **out, clf_data_options *o, clf_dataset **ds) {
+    if (!out) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: out is NULL", fn);
     *out = NULL;
-    clf_data_options o;
-    clf_data_options_default(&o);
-    if (opt) o = *opt;
-    clf_status st = check_options("clf_dataset_read_tsv", path, &o);
+    clf_data_options_default(o);
+    if (opt) *o = *opt;
+    clf_status st = check_options(fn, path, o);
     if (st != CLF_OK) return st;
-    clf_dataset *ds = clf_dataset_alloc(CLF_DATA_SEQ2SEQ);
-    if (!ds) return CLF_ERROR(CLF_ERR_NO_MEMORY, "reading %s", path);
-    st = read_whole(path, &ds->bytes, &ds->n_bytes);
-    if (st != CLF_OK) goto out_free;
+    *ds = clf_dataset_alloc(kind);
+    if (!*ds) return CLF_ERROR(CLF_ERR_NO_MEMORY, "reading %s", path);
+    st = read_whole(path, &(*ds)->bytes, &(*ds)->n_bytes);
+    if (st != CLF_OK) {
+        clf_dataset_free(*ds);
+        *ds = NULL;
+    }
+    return st;
+}
+
+clf_status clf_dataset_read_tsv(const char *path, const clf_data_options *opt, clf_dataset **out) {
+    clf_data_options o;
+    clf_dataset *ds = NULL;
+    clf_status st = read_start("clf_dataset_read_tsv", path, opt, CLF_DATA_SEQ2SEQ, out, &o, &ds);
+    if (st != CLF_OK) return st;
 
     size_t cap = 0, pos = 0;
     long line = 1;
@@ -162,17 +175,10 @@ out_free:
 }
 
 clf_status clf_dataset_read_lm(const char *path, const clf_data_options *opt, clf_dataset **out) {
-    if (!out) return CLF_ERROR(CLF_ERR_INVALID_ARG, "clf_dataset_read_lm: out is NULL");
-    *out = NULL;
     clf_data_options o;
-    clf_data_options_default(&o);
-    if (opt) o = *opt;
-    clf_status st = check_options("clf_dataset_read_lm", path, &o);
+    clf_dataset *ds = NULL;
+    clf_status st = read_start("clf_dataset_read_lm", path, opt, CLF_DATA_LM, out, &o, &ds);
     if (st != CLF_OK) return st;
-    clf_dataset *ds = clf_dataset_alloc(CLF_DATA_LM);
-    if (!ds) return CLF_ERROR(CLF_ERR_NO_MEMORY, "reading %s", path);
-    st = read_whole(path, &ds->bytes, &ds->n_bytes);
-    if (st != CLF_OK) goto out_free;
     size_t n = ds->n_bytes, h = heldout_size(o.heldout_fraction, n);
     if (h < 2) h = 2;
     if (n < 4 || h > n - 2) {

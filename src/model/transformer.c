@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "decoder_cache.h"
 #include "names.h"
 
 #include "clformer/model.h"
@@ -14,6 +15,7 @@ typedef struct builder {
     clf_model *m;
     clf_graph *g;
     bool training;
+    clf_decode_hooks *step; /* incremental decoding's step graph (decoder_cache.c); NULL otherwise */
 } builder;
 
 static clf_tensor *param(builder *b, const char *name) {
@@ -46,15 +48,29 @@ static clf_tensor *layernorm(builder *b, clf_tensor *x, const char *prefix) {
                                b->m->cfg.ln_eps);
 }
 
-/* MHA(xq, xkv, mask): projections, attention over heads, output projection. */
+/* MHA(xq, xkv, mask): projections, attention over heads, output projection. In a decode step
+ * (b->step), self-attention appends this position's keys and values to the layer's caches and
+ * attends over them (the mask hides later positions, so it is not causal), and cross-attention
+ * (xkv NULL) reads the keys and values the encoder pass computed once. */
 static clf_tensor *mha(builder *b, clf_tensor *xq, clf_tensor *xkv, clf_tensor *kmask, bool causal, const char *prefix) {
     char p[128];
     clf_name_format(p, sizeof p, "%s.q", prefix);
-    clf_tensor *q = linear(b, xq, p, CLF_GRAPH_ACT_NONE);
-    clf_name_format(p, sizeof p, "%s.k", prefix);
-    clf_tensor *k = linear(b, xkv, p, CLF_GRAPH_ACT_NONE);
-    clf_name_format(p, sizeof p, "%s.v", prefix);
-    clf_tensor *v = linear(b, xkv, p, CLF_GRAPH_ACT_NONE);
+    clf_tensor *q = linear(b, xq, p, CLF_GRAPH_ACT_NONE), *k, *v;
+    clf_decode_hooks *step = b->step;
+    if (step && !xkv) {
+        k = step->cross_k[step->layer];
+        v = step->cross_v[step->layer];
+    } else {
+        clf_name_format(p, sizeof p, "%s.k", prefix);
+        k = linear(b, xkv, p, CLF_GRAPH_ACT_NONE);
+        clf_name_format(p, sizeof p, "%s.v", prefix);
+        v = linear(b, xkv, p, CLF_GRAPH_ACT_NONE);
+    }
+    if (step && xkv) {
+        k = step->k_cache[step->layer] = clf_graph_kv_append(b->g, k, step->position);
+        v = step->v_cache[step->layer] = clf_graph_kv_append(b->g, v, step->position);
+        causal = false;
+    }
     clf_tensor *o = clf_graph_attention(b->g, q, k, v, kmask, b->m->cfg.n_heads, causal, b->m->cfg.dropout);
     clf_name_format(p, sizeof p, "%s.o", prefix);
     return linear(b, o, p, CLF_GRAPH_ACT_NONE);
@@ -93,8 +109,41 @@ static clf_tensor *sub(builder *b, clf_tensor *x, sublayer kind, const char *lay
 }
 
 static clf_tensor *embed(builder *b, clf_tensor *tokens, const char *table_name, clf_tensor *pe) {
-    clf_tensor *e = clf_graph_embedding(b->g, param(b, table_name), tokens, pe, sqrtf((float)b->m->cfg.d_model));
+    clf_tensor *e = clf_graph_embedding_at(b->g, param(b, table_name), tokens, pe, b->step ? b->step->position : NULL,
+                                           sqrtf((float)b->m->cfg.d_model));
     return clf_graph_residual(b->g, NULL, e, b->m->cfg.dropout); /* embedding dropout */
+}
+
+/* The encoder stack on src; returns its memory (after the final norm with pre-norm). */
+static clf_tensor *encoder(builder *b, clf_tensor *src, clf_tensor *src_mask, clf_tensor *pe) {
+    const clf_config *c = &b->m->cfg;
+    clf_tensor *x = embed(b, src, c->tie_embeddings ? "tgt_embed.weight" : "src_embed.weight", pe);
+    for (int i = 0; i < c->n_enc_layers; i++) {
+        char layer[64];
+        clf_name_format(layer, sizeof layer, "encoder.layers.%d", i);
+        x = sub(b, x, SUB_SELF, layer, 1, NULL, NULL, src_mask, false);
+        x = sub(b, x, SUB_FFN, layer, 2, NULL, NULL, NULL, false);
+    }
+    return c->norm == CLF_NORM_PRE ? layernorm(b, x, "encoder.norm") : x;
+}
+
+/* The decoder stack and generator on tokens; returns the logits. */
+static clf_tensor *decoder(builder *b, clf_tensor *tokens, clf_tensor *tgt_mask, clf_tensor *memory,
+                           clf_tensor *src_mask, clf_tensor *pe) {
+    const clf_config *c = &b->m->cfg;
+    bool encdec = c->arch == CLF_ARCH_ENCDEC;
+    clf_tensor *y = embed(b, tokens, encdec ? "tgt_embed.weight" : "tok_embed.weight", pe);
+    for (int i = 0; i < c->n_dec_layers; i++) {
+        char layer[64];
+        clf_name_format(layer, sizeof layer, "decoder.layers.%d", i);
+        if (b->step) b->step->layer = i;
+        int k = 1;
+        y = sub(b, y, SUB_SELF, layer, k++, NULL, NULL, tgt_mask, true);
+        if (encdec) y = sub(b, y, SUB_CROSS, layer, k++, memory, src_mask, NULL, false);
+        y = sub(b, y, SUB_FFN, layer, k, NULL, NULL, NULL, false);
+    }
+    if (c->norm == CLF_NORM_PRE) y = layernorm(b, y, "decoder.norm");
+    return clf_graph_linear(b->g, y, param(b, "generator.weight"), NULL, CLF_GRAPH_ACT_NONE);
 }
 
 static clf_status build(builder *b, clf_model_graph *mg, float label_smoothing) {
@@ -106,31 +155,32 @@ static clf_status build(builder *b, clf_model_graph *mg, float label_smoothing) 
     if (encdec) {
         mg->src = clf_graph_input(g, "src", CLF_ROWS_SRC, 1, true);
         mg->src_mask = clf_graph_input(g, "src_mask", CLF_ROWS_SRC, 1, true);
-        clf_tensor *x = embed(b, mg->src, c->tie_embeddings ? "tgt_embed.weight" : "src_embed.weight", pe);
-        for (int i = 0; i < c->n_enc_layers; i++) {
-            char layer[64];
-            clf_name_format(layer, sizeof layer, "encoder.layers.%d", i);
-            x = sub(b, x, SUB_SELF, layer, 1, NULL, NULL, mg->src_mask, false);
-            x = sub(b, x, SUB_FFN, layer, 2, NULL, NULL, NULL, false);
-        }
-        memory = c->norm == CLF_NORM_PRE ? layernorm(b, x, "encoder.norm") : x;
+        memory = encoder(b, mg->src, mg->src_mask, pe);
     }
     mg->tgt_in = clf_graph_input(g, "tgt_in", CLF_ROWS_TGT, 1, true);
     mg->tgt_mask = clf_graph_input(g, "tgt_mask", CLF_ROWS_TGT, 1, true);
     mg->tgt_out = clf_graph_input(g, "tgt_out", CLF_ROWS_TGT, 1, true);
-    clf_tensor *y = embed(b, mg->tgt_in, encdec ? "tgt_embed.weight" : "tok_embed.weight", pe);
-    for (int i = 0; i < c->n_dec_layers; i++) {
-        char layer[64];
-        clf_name_format(layer, sizeof layer, "decoder.layers.%d", i);
-        int k = 1;
-        y = sub(b, y, SUB_SELF, layer, k++, NULL, NULL, mg->tgt_mask, true);
-        if (encdec) y = sub(b, y, SUB_CROSS, layer, k++, memory, mg->src_mask, NULL, false);
-        y = sub(b, y, SUB_FFN, layer, k, NULL, NULL, NULL, false);
-    }
-    if (c->norm == CLF_NORM_PRE) y = layernorm(b, y, "decoder.norm");
-    mg->logits = clf_graph_linear(g, y, param(b, "generator.weight"), NULL, CLF_GRAPH_ACT_NONE);
+    mg->logits = decoder(b, mg->tgt_in, mg->tgt_mask, memory, mg->src_mask, pe);
     mg->loss = clf_graph_cross_entropy(g, mg->logits, mg->tgt_out, CLF_PAD, label_smoothing);
     return clf_graph_status(g);
+}
+
+/* ---- the pieces incremental decoding reuses (decoder_cache.h) ---- */
+
+clf_tensor *clf_model_build_encoder(clf_model *m, clf_graph *g, clf_tensor *src, clf_tensor *src_mask, clf_tensor *pe) {
+    builder b = {m, g, false, NULL};
+    return encoder(&b, src, src_mask, pe);
+}
+
+clf_tensor *clf_model_build_linear(clf_model *m, clf_graph *g, clf_tensor *x, const char *prefix) {
+    builder b = {m, g, false, NULL};
+    return linear(&b, x, prefix, CLF_GRAPH_ACT_NONE);
+}
+
+clf_tensor *clf_model_build_decoder_step(clf_model *m, clf_graph *g, clf_tensor *tokens, clf_tensor *self_mask,
+                                         clf_tensor *src_mask, clf_tensor *pe, clf_decode_hooks *step) {
+    builder b = {m, g, false, step};
+    return decoder(&b, tokens, self_mask, NULL, src_mask, pe);
 }
 
 clf_status clf_model_graph_new(clf_model *m, clf_dims max, bool training, float label_smoothing,
@@ -150,7 +200,7 @@ clf_status clf_model_graph_new(clf_model *m, clf_dims max, bool training, float 
     clf_status st = mg->staging[0] && mg->staging[1] ? clf_graph_new(m->dev, max, &mg->graph)
                                                      : CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory");
     if (st == CLF_OK) {
-        builder b = {m, mg->graph, training};
+        builder b = {m, mg->graph, training, NULL};
         st = build(&b, mg, label_smoothing);
     }
     if (st == CLF_OK) st = clf_graph_plan(mg->graph, training);
@@ -172,6 +222,7 @@ void clf_model_graph_free(clf_model_graph *mg) {
         free(mg->staging[i]);
     }
     clf_graph_free(mg->graph);
+    clf_decoder_graphs_free(mg->decode);
     free(mg);
 }
 

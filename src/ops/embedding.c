@@ -51,9 +51,9 @@ static clf_status emb_prepare(clf_device *dev, const char *fn, int n, int d, int
     return CLF_OK;
 }
 
-clf_status clf_embedding_fwd_cfg(clf_device *dev, cl_mem out /* [n, d] */, cl_mem table /* [vocab, d] */,
-                                 cl_mem tokens /* int32 [n] */, cl_mem pe /* [max_len, d] or NULL */, int n, int t,
-                                 int d, int vocab, float scale, const clf_embedding_cfg *cfg) {
+/* The forward of every public variant; offset (int32 [1]) may be NULL: positions start at 0. */
+static clf_status emb_fwd(clf_device *dev, cl_mem out, cl_mem table, cl_mem tokens, cl_mem pe, cl_mem offset, int n,
+                          int t, int d, int vocab, float scale, const clf_embedding_cfg *cfg) {
     static const char fn[] = "embedding_fwd";
     size_t wg = 0, sort_wg = 0;
     char opts[64];
@@ -64,12 +64,31 @@ clf_status clf_embedding_fwd_cfg(clf_device *dev, cl_mem out /* [n, d] */, cl_me
     if (st == CLF_OK) st = clf_buffer_check(table, (size_t)vocab * (size_t)d * sizeof(float), "table");
     if (st == CLF_OK) st = clf_buffer_check(tokens, (size_t)n * sizeof(cl_int), "tokens");
     if (st == CLF_OK && pe) st = clf_buffer_check(pe, (size_t)t * (size_t)d * sizeof(float), "pe (max_len < t?)");
+    if (st == CLF_OK && offset) st = clf_buffer_check(offset, sizeof(cl_int), "offset");
     if (st != CLF_OK) return clf_error_context(st, "%s", fn);
+    size_t pe_bytes = 0; /* the positions pe holds bound the device-side offset */
+    cl_int err = pe ? clGetMemObjectInfo(pe, CL_MEM_SIZE, sizeof pe_bytes, &pe_bytes, NULL) : CL_SUCCESS;
+    if (err != CL_SUCCESS) return CLF_CL_ERROR(err, "%s: clGetMemObjectInfo(pe)", fn);
+    size_t pe_rows = pe_bytes / ((size_t)d * sizeof(float));
     size_t global[2] = {wg, (size_t)n}, local[2] = {wg, 1};
-    /* a NULL buffer argument is legal OpenCL; the kernel never reads pe then */
+    /* a NULL buffer argument is legal OpenCL; the kernel never reads pe or offset then */
     return CLF_RUN(dev, "embedding", opts, "embedding_fwd", 2, global, local, CLF_ARG_MEM(out), CLF_ARG_MEM(table),
-                   CLF_ARG_MEM(tokens), CLF_ARG_MEM(pe), CLF_ARG_INT(n), CLF_ARG_INT(t), CLF_ARG_INT(d),
-                   CLF_ARG_INT(pe != NULL), CLF_ARG_FLOAT(scale));
+                   CLF_ARG_MEM(tokens), CLF_ARG_MEM(pe), CLF_ARG_MEM(offset), CLF_ARG_INT(n), CLF_ARG_INT(t),
+                   CLF_ARG_INT(d), CLF_ARG_INT(pe != NULL), CLF_ARG_INT(offset != NULL),
+                   CLF_ARG_INT(pe_rows > 2147483647u ? 2147483647 : (int)pe_rows), CLF_ARG_FLOAT(scale));
+}
+
+clf_status clf_embedding_fwd_cfg(clf_device *dev, cl_mem out /* [n, d] */, cl_mem table /* [vocab, d] */,
+                                 cl_mem tokens /* int32 [n] */, cl_mem pe /* [max_len, d] or NULL */, int n, int t,
+                                 int d, int vocab, float scale, const clf_embedding_cfg *cfg) {
+    return emb_fwd(dev, out, table, tokens, pe, NULL, n, t, d, vocab, scale, cfg);
+}
+
+clf_status clf_embedding_fwd_offset(clf_device *dev, cl_mem out /* [n, d] */, cl_mem table /* [vocab, d] */,
+                                    cl_mem tokens /* int32 [n] */, cl_mem pe /* [max_len, d] or NULL */,
+                                    cl_mem offset /* int32 [1] or NULL */, int n, int t, int d, int vocab,
+                                    float scale) {
+    return emb_fwd(dev, out, table, tokens, pe, offset, n, t, d, vocab, scale, NULL);
 }
 
 clf_status clf_embedding_bwd_cfg(clf_device *dev, cl_mem dtable /* [vocab, d] */, cl_mem dout /* [n, d] */,

@@ -16,6 +16,14 @@ clf_status clf_embedding_fwd(clf_device *dev, cl_mem out /* [n, d] */, cl_mem ta
                              cl_mem tokens /* int32 [n] */, cl_mem pe /* [max_len, d] or NULL */,
                              int n, int t, int d, int vocab, float scale);
 
+/* The same with the positions shifted by offset[0], read on the device (incremental decoding feeds
+ * one position at a time): out[r] = E[tok[r]] * scale + pe[r % t + offset[0]]. offset NULL: 0. A
+ * position at or past pe's rows gives a NaN row; callers check positions before they upload them. */
+clf_status clf_embedding_fwd_offset(clf_device *dev, cl_mem out /* [n, d] */, cl_mem table /* [vocab, d] */,
+                                    cl_mem tokens /* int32 [n] */, cl_mem pe /* [max_len, d] or NULL */,
+                                    cl_mem offset /* int32 [1] or NULL */, int n, int t, int d, int vocab,
+                                    float scale);
+
 /* How the kernels are launched: wg work-items per row (forward) or per id (backward) and sort_wg for
  * the sort's single work-group; 0 picks the device's default (1 and 1 on CPUs, where an item's float8
  * loops are the vectors and barriers are dear; 64 and 256 elsewhere). The backward gives the same

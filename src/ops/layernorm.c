@@ -14,7 +14,7 @@
 static size_t ln_groups(int n) { return ((size_t)n + LN_ROWS - 1) / LN_ROWS; }
 
 size_t clf_layernorm_workspace_floats(int n, int d) {
-    return n > 0 && d > 0 ? ln_groups(n) * 2 * (size_t)d : 0;
+    return n > 0 && d > 0 ? ln_groups(n) * 4 * (size_t)d : 0; /* sums and their compensations */
 }
 
 /* Checks what both passes share and resolves the work-group size into *wg and the build options. */

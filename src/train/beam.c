@@ -21,8 +21,6 @@ static int by_logp(const void *pa, const void *pb) {
     return (a->tok > b->tok) - (a->tok < b->tok);
 }
 
-static bool ends(int tok) { return tok == CLF_EOS || tok == CLF_PAD || tok == CLF_BOS; }
-
 /* A hypothesis: its tokens (the end token last when it ended), log-probability and score. */
 typedef struct hyp {
     int32_t *tok;
@@ -133,7 +131,7 @@ static int advance(beam_state *b, int *n_done, float alpha) {
         const cand *c = &b->cands[i];
         if (c->logp == -INFINITY) break;
         const hyp *from = &b->live[c->row];
-        if (ends(c->tok)) {
+        if (clf_decode_ends(c->tok)) {
             /* an ending among the K best extensions ends a hypothesis; lower ones are dropped */
             if (i < K) add_ended(b->done, n_done, K, from, c->tok, c->logp, alpha);
             continue;
@@ -160,20 +158,21 @@ static int advance(beam_state *b, int *n_done, float alpha) {
     return n_next;
 }
 
-/* Whether no live hypothesis can still beat the worst of K ended ones: log p only falls, and over the
- * lengths still possible its score is best at one end or the other (monotone in len). */
+/* Whether no live hypothesis can still beat the best ended one: its log p only falls, and over the
+ * lengths still possible its score is best at one end or the other (monotone in len). Only the best
+ * hypothesis is returned, so this stops exactly where running on to max_out would change nothing. */
 static bool settled(const beam_state *b, int n_done, int n_live, int step, float alpha) {
     if (n_live == 0) return true;
-    if (n_done < b->K) return false;
-    double worst = INFINITY, best = -INFINITY;
-    for (int i = 0; i < n_done; i++) worst = b->done[i].score < worst ? b->done[i].score : worst;
+    if (n_done == 0) return false;
+    double best_done = -INFINITY, best = -INFINITY;
+    for (int i = 0; i < n_done; i++) best_done = b->done[i].score > best_done ? b->done[i].score : best_done;
     for (int i = 0; i < n_live; i++) {
         double lp = b->live[i].logp;
         double s1 = normalised(lp, step + 1, alpha), s2 = normalised(lp, b->max_out, alpha);
         double s = s1 > s2 ? s1 : s2;
         best = s > best ? s : best;
     }
-    return best <= worst;
+    return best <= best_done;
 }
 
 clf_status clf_model_beam(clf_model_graph *mg, const int32_t *src, int Ts, int beam, int max_out,

@@ -15,9 +15,6 @@ static int argmax(const float *x, int n) {
     return best;
 }
 
-/* Whether a row ends with this token (EOS, or PAD / BOS, which a trained model never emits). */
-static bool ends(int tok) { return tok == CLF_EOS || tok == CLF_PAD || tok == CLF_BOS; }
-
 static clf_status greedy(clf_model_graph *mg, bool cached, const int32_t *src, int B, int Ts, int max_out,
                          int32_t *out, int *lens) {
     if (!mg || !src || !out || !lens || B < 1 || max_out < 1)
@@ -40,7 +37,7 @@ static clf_status greedy(clf_model_graph *mg, bool cached, const int32_t *src, i
         for (int b = 0; st == CLF_OK && b < B; b++) {
             int next = argmax(logits + (size_t)b * (size_t)V, V);
             out[b * max_out + t - 1] = tok[b] = next;
-            if (lens[b] < 0 && ends(next)) {
+            if (lens[b] < 0 && clf_decode_ends(next)) {
                 lens[b] = t - 1;
                 unfinished--;
             }
@@ -109,7 +106,7 @@ static clf_status cont(clf_model_graph *mg, bool cached, const int32_t *prompt, 
     if (st == CLF_OK) st = clf_stepper_step(s, prompt, n, logits);
     while (st == CLF_OK) {
         int32_t next = sample(logits, V, temperature, top_k, &rng, scratch);
-        if (ends(next)) break;
+        if (clf_decode_ends(next)) break;
         out[(*n_out)++] = next;
         if (*n_out == max_new) break;
         st = clf_stepper_step(s, &next, 1, logits);

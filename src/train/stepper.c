@@ -29,7 +29,7 @@ clf_status clf_stepper_new(clf_model_graph *mg, bool cached, const int32_t *src,
     size_t ns = (size_t)B * (size_t)Ts, nt = (size_t)B * (size_t)cap;
     s->src = malloc((ns ? ns : 1) * sizeof *s->src);
     s->hist = malloc(nt * sizeof *s->hist);
-    s->scratch = malloc(nt * sizeof *s->scratch);
+    s->scratch = malloc((size_t)B * (size_t)(cap > Ts ? cap : Ts) * sizeof *s->scratch);
     s->tout = malloc(nt * sizeof *s->tout);
     clf_status st = s->src && s->hist && s->scratch && s->tout ? CLF_OK
                                                               : CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory for a stepper");
@@ -107,8 +107,16 @@ clf_status clf_stepper_reorder(clf_stepper *s, const int *parent) {
     for (int b = 0; b < s->B; b++)
         if (parent[b] < 0 || parent[b] >= s->B)
             return CLF_ERROR(CLF_ERR_INVALID_ARG, "stepper: parent[%d] = %d outside [0, %d)", b, parent[b], s->B);
-    size_t row = (size_t)s->cap;
+    /* a row's prefix moves with its source (beam search repeats one source, so there it is moot) */
+    size_t row = (size_t)s->cap, srow = (size_t)s->Ts;
     for (int b = 0; b < s->B; b++) memcpy(s->scratch + b * row, s->hist + (size_t)parent[b] * row, row * sizeof *s->hist);
     memcpy(s->hist, s->scratch, (size_t)s->B * row * sizeof *s->hist);
+    s->src_moved = false;
+    for (int b = 0; b < s->B; b++) {
+        const int32_t *from = s->src + (size_t)parent[b] * srow;
+        s->src_moved |= memcmp(from, s->src + (size_t)b * srow, srow * sizeof *s->src) != 0;
+        memcpy(s->scratch + b * srow, from, srow * sizeof *s->src);
+    }
+    memcpy(s->src, s->scratch, (size_t)s->B * srow * sizeof *s->src);
     return s->kv && !s->slid ? clf_stepper_cached_reorder(s, parent) : CLF_OK;
 }

@@ -16,7 +16,10 @@
 typedef struct clf_stepper clf_stepper;
 
 /* Whether the library's decoding (greedy, beam search, continuation) takes the cached path. */
-#define CLF_DECODE_CACHED false
+#define CLF_DECODE_CACHED true
+
+/* Whether a decoded row ends with this token: EOS, or PAD / BOS, which a trained model never emits. */
+static inline bool clf_decode_ends(int tok) { return tok == CLF_EOS || tok == CLF_PAD || tok == CLF_BOS; }
 
 /* B rows of up to cap target positions (cap <= the graph's target length). Encoder-decoder: src
  * [B, Ts] (copied; PAD masked), encoded once up front in cached mode. Decoder-only: src NULL, Ts 0.

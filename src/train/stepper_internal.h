@@ -12,9 +12,10 @@ struct clf_stepper {
     int B, Ts, cap, V;
     int n;                        /* positions fed to every row */
     bool slid;                    /* a row overflowed cap: full recompute from then on */
+    bool src_moved;               /* the last reorder changed some row's source */
     int32_t *src;                 /* [B, Ts] */
     int32_t *hist;                /* [B, cap]: each row's tokens */
-    int32_t *scratch, *tout;      /* [B, cap]: a full run's inputs */
+    int32_t *scratch, *tout;      /* [B, cap]: a full run's inputs (scratch [B, max(cap, Ts)]) */
     struct clf_decode_state *kv;  /* NULL on the full path */
 };
 
