@@ -62,6 +62,8 @@ expect nonzero '/nonexistent.safetensors' -- "$clf" eval --checkpoint /nonexiste
 printf 'not a checkpoint' > "$dir/junk.safetensors"
 expect nonzero 'junk.safetensors' -- "$clf" eval --checkpoint "$dir/junk.safetensors"
 expect 0 '' -- sh -c "printf 'abc\n' | '$clf' generate --checkpoint '$ck' --max-tokens 4"
+expect 0 '' -- sh -c "printf 'abc\n' | '$clf' generate --checkpoint '$ck' --max-tokens 4 --beam 3 --length-penalty 0.6"
+expect 2 '--beam must be between 1' -- "$clf" generate --checkpoint "$ck" --beam 0
 
 # grad: a batch file (safetensors, I32), the dump, and an id out of range
 python3 - "$dir" <<'PY'
