@@ -80,6 +80,7 @@ static clf_tensor *new_tensor(clf_graph *g, const char *name, clf_tensor_kind ki
     if (!t) return fail(g, CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory building the graph"));
     snprintf(t->name, sizeof t->name, "%s", name);
     t->kind = kind;
+    t->producer = t->last_consumer = -1;
     t->rows = rows;
     t->fixed_rows = fixed_rows;
     t->cols = cols;
@@ -132,7 +133,10 @@ static clf_node *new_node(clf_graph *g, clf_op_kind op, clf_tensor *const *in, i
     memset(n, 0, sizeof *n);
     n->op = op;
     n->site = (int)g->n_nodes + 1;
-    for (int i = 0; i < n_in; i++) n->in[i] = in[i];
+    for (int i = 0; i < n_in; i++) {
+        n->in[i] = in[i];
+        if (in[i]) in[i]->last_consumer = (int)g->n_nodes;
+    }
     g->n_nodes++;
     return n;
 }
@@ -148,6 +152,7 @@ static clf_tensor *node_output(clf_graph *g, clf_node *n, int slot, const char *
     for (int i = 0; i < CLF_NODE_MAX_IN; i++)
         if (n->in[i] && n->in[i]->needs_grad) t->needs_grad = true;
     n->out[slot] = t;
+    t->producer = (int)(n - g->nodes);
     return t;
 }
 
@@ -259,6 +264,7 @@ clf_tensor *clf_graph_cross_entropy(clf_graph *g, clf_tensor *logits, clf_tensor
     node_output(g, n, 1, "rows", logits->rows, logits->fixed_rows, 1);
     if (loss) loss->needs_grad = false;
     if (n && n->out[1]) n->out[1]->needs_grad = false;
+    logits->grad_from_forward = true;
     return loss;
 }
 
@@ -266,12 +272,80 @@ clf_tensor *clf_graph_cross_entropy(clf_graph *g, clf_tensor *logits, clf_tensor
 
 static size_t align_up(size_t x, size_t a) { return (x + a - 1) / a * a; }
 
+/* Whether t gets a gradient buffer: something reads its gradient. Outputs nobody consumes (a
+ * LayerNorm's saved mean, a GELU's pre-activation) need none. */
+static bool has_grad(const clf_tensor *t) {
+    return t->kind == CLF_T_ACTIVATION && t->needs_grad && (t->last_consumer >= 0 || t->grad_from_forward);
+}
+
+/* When a gradient is live, counted in backward order (node n-1 is time 0): from the backward of its
+ * last consumer, which writes it first, to the backward of its producer, which reads it last. A
+ * gradient written by a forward pass is live from before the backward starts. */
+static void grad_interval(const clf_graph *g, const clf_tensor *t, long *start, long *end) {
+    long n = (long)g->n_nodes;
+    *start = t->grad_from_forward ? -1 : n - 1 - t->last_consumer;
+    *end = n - 1 - t->producer;
+}
+
+static int by_size_desc(const void *a, const void *b) {
+    const clf_tensor *x = *(clf_tensor *const *)a, *y = *(clf_tensor *const *)b;
+    size_t sx = x->goffset, sy = y->goffset; /* holds the size while planning */
+    return (sx < sy) - (sx > sy);
+}
+
+/* Place activation gradients in one arena so that two whose live intervals overlap never share
+ * bytes: largest first, each at the lowest offset clear of the ones already placed and live at the
+ * same time. Returns the arena's size. */
+static size_t plan_gradients(clf_graph *g, size_t align, clf_status *st) {
+    size_t n = 0, total = 0;
+    clf_tensor **list = malloc((g->n_tensors ? g->n_tensors : 1) * sizeof *list);
+    size_t *placed_off = malloc((g->n_tensors ? g->n_tensors : 1) * sizeof *placed_off);
+    if (!list || !placed_off) {
+        *st = CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory planning the graph");
+        free(list);
+        free(placed_off);
+        return 0;
+    }
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        clf_tensor *t = g->tensors[i];
+        if (!has_grad(t)) continue;
+        size_t bytes = clf_rows_of(t, &g->max) * (size_t)t->cols * 4;
+        t->goffset = align_up(bytes ? bytes : 4, align);
+        list[n++] = t;
+    }
+    qsort(list, n, sizeof *list, by_size_desc);
+    for (size_t i = 0; i < n; i++) {
+        clf_tensor *t = list[i];
+        size_t size = t->goffset, off = 0;
+        long s0, e0;
+        grad_interval(g, t, &s0, &e0);
+        for (bool moved = true; moved;) { /* first fit: step past every live neighbour in the way */
+            moved = false;
+            for (size_t j = 0; j < i; j++) {
+                long s1, e1;
+                grad_interval(g, list[j], &s1, &e1);
+                size_t o1 = placed_off[j], z1 = list[j]->goffset;
+                if (s1 > e0 || s0 > e1 || o1 >= off + size || off >= o1 + z1) continue;
+                off = o1 + z1;
+                moved = true;
+            }
+        }
+        placed_off[i] = off;
+        if (off + size > total) total = off + size;
+    }
+    for (size_t i = 0; i < n; i++) list[i]->goffset = placed_off[i];
+    free(list);
+    free(placed_off);
+    return total;
+}
+
 clf_status clf_graph_plan(clf_graph *g, bool training) {
     if (g->status != CLF_OK) return g->status;
     if (g->planned) return CLF_ERROR(CLF_ERR_INVALID_ARG, "graph planned twice");
     size_t align = clf_device_get_info(g->dev)->mem_base_align;
     if (align < 64) align = 64;
     size_t off = 0, goff = 0, ws = 0;
+    clf_status st = CLF_OK;
     for (size_t i = 0; i < g->n_tensors; i++) {
         clf_tensor *t = g->tensors[i];
         if (t->kind != CLF_T_ACTIVATION && t->kind != CLF_T_INPUT) continue;
@@ -279,16 +353,13 @@ clf_status clf_graph_plan(clf_graph *g, bool training) {
         t->offset = off;
         off = align_up(off + (bytes ? bytes : 4), align);
         if (t->kind == CLF_T_INPUT) g->input_bytes += bytes;
-        if (training && t->kind == CLF_T_ACTIVATION && t->needs_grad) {
-            t->goffset = goff;
-            goff = align_up(goff + (bytes ? bytes : 4), align);
-        }
     }
+    if (training) goff = plan_gradients(g, align, &st);
     for (size_t i = 0; i < g->n_nodes; i++) {
         size_t w = clf_ops[g->nodes[i].op].workspace_floats(g, &g->nodes[i]);
         if (w > ws) ws = w;
     }
-    clf_status st = clf_buffer_alloc(g->dev, off ? off : 4, "activations", &g->arena);
+    if (st == CLF_OK) st = clf_buffer_alloc(g->dev, off ? off : 4, "activations", &g->arena);
     if (st == CLF_OK && training && goff) st = clf_buffer_alloc(g->dev, goff, "activation gradients", &g->grad_arena);
     if (st == CLF_OK && ws) st = clf_buffer_alloc(g->dev, ws * 4, "workspace", &g->workspace);
     for (size_t i = 0; st == CLF_OK && i < g->n_tensors; i++) {
@@ -297,7 +368,7 @@ clf_status clf_graph_plan(clf_graph *g, bool training) {
         size_t bytes = clf_rows_of(t, &g->max) * (size_t)t->cols * 4;
         t->owns_views = true;
         st = clf_buffer_view(g->dev, g->arena, t->offset, bytes ? bytes : 4, &t->buf);
-        if (st == CLF_OK && training && t->kind == CLF_T_ACTIVATION && t->needs_grad)
+        if (st == CLF_OK && training && has_grad(t))
             st = clf_buffer_view(g->dev, g->grad_arena, t->goffset, bytes ? bytes : 4, &t->grad);
     }
     if (st != CLF_OK) return clf_error_context(st, "planning the graph's buffers");
@@ -324,11 +395,6 @@ static clf_status check_run(const clf_graph *g, const clf_run *r) {
     return CLF_OK;
 }
 
-clf_status clf_graph_zero_grads(clf_graph *g) {
-    if (!g->grad_arena) return CLF_OK;
-    return clf_buffer_fill_float(g->dev, g->grad_arena, 0, g->grad_bytes / 4, 0.0f);
-}
-
 clf_status clf_graph_forward(clf_graph *g, const clf_run *r) {
     clf_status st = check_run(g, r);
     size_t before = clf_device_launch_count(g->dev);
@@ -350,7 +416,14 @@ clf_status clf_graph_backward(clf_graph *g, const clf_run *r) {
         for (int k = 0; k < CLF_NODE_MAX_IN; k++)
             if (n->in[k] && n->in[k]->needs_grad) wanted = true;
         if (!wanted) continue; /* nothing upstream learns: skip */
-        st = clf_ops[n->op].backward(g, n, r);
+        /* gradients accumulate: each starts from zero just before its first writer, since its bytes
+         * served other gradients earlier in the pass */
+        for (int k = 0; st == CLF_OK && k < CLF_NODE_MAX_IN; k++) {
+            const clf_tensor *t = n->in[k];
+            if (t && has_grad(t) && t->last_consumer == (int)i && !t->grad_from_forward)
+                st = clf_buffer_fill_float(g->dev, t->grad, 0, clf_rows_of(t, &r->dims) * (size_t)t->cols, 0.0f);
+        }
+        if (st == CLF_OK) st = clf_ops[n->op].backward(g, n, r);
         if (st != CLF_OK) clf_error_context(st, "backward of node %zu (%s)", i, clf_ops[n->op].name);
     }
     g->launches_backward = clf_device_launch_count(g->dev) - before;

@@ -24,6 +24,9 @@ struct clf_tensor {
     int fixed_rows, cols;
     bool is_int;
     bool needs_grad;        /* a gradient flows into it */
+    bool grad_from_forward; /* its gradient is written by a forward pass (the logits, by cross-entropy) */
+    int producer;           /* the node that outputs it, -1 for leaves */
+    int last_consumer;      /* the last node that reads it, -1 when none */
     size_t offset, goffset; /* bytes in the activation and gradient arenas */
     cl_mem buf, grad;
     bool owns_views;        /* buf/grad are views the graph created */

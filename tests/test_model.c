@@ -100,7 +100,6 @@ static void check_variant(const variant *v) {
     CLF_CK(clf_model_graph_set_batch(mg, &batch, &count));
     clf_run run = {{B, batch.Ts, Tt, 0}, true, 7, 1, count ? 1.0f / (float)count : 0.0f};
     CLF_CK(clf_buffer_fill_float(dev, m->grads, 0, m->layout.total, 0.0f));
-    CLF_CK(clf_graph_zero_grads(mg->graph));
     CLF_CK(clf_graph_forward(mg->graph, &run));
     CLF_CK(clf_graph_backward(mg->graph, &run));
 
@@ -158,11 +157,69 @@ START_TEST(matches_reference) {
 }
 END_TEST
 
+/* Parameter gradients accumulate across runs: two micro-batches of two rows each, scaled by the
+ * whole step's target count, give the gradients of one run over all four rows. */
+START_TEST(micro_batches_accumulate) {
+    clf_device *dev = harness_device();
+    clf_config c = clf_config_default();
+    c.d_model = 16;
+    c.n_heads = 2;
+    c.d_ff = 24;
+    c.n_enc_layers = 1;
+    c.n_dec_layers = 1;
+    c.max_len = 16;
+    c.dropout = 0;
+    c.activation = CLF_ACTIVATION_GELU;
+    const int B = 4, Ts = 6, Tt = 5;
+    int32_t src[4 * 6], tin[4 * 5], tout[4 * 5];
+    fill_tokens(src, B, Ts, -1);
+    fill_tokens(tin, B, Tt, -1);
+    fill_tokens(tout, B, Tt, -1);
+    src[0] = 7; /* no source row entirely PAD */
+    src[Ts] = 8;
+    src[2 * Ts] = 9;
+    src[3 * Ts] = 10;
+    long total = 0;
+    for (int i = 0; i < B * Tt; i++) total += tout[i] != CLF_PAD;
+    clf_model *m;
+    CLF_CK(clf_model_new(dev, &c, true, &m));
+    float *flat = calloc(m->layout.total, sizeof *flat);
+    clf_params_init(&m->layout, harness_seed(), flat);
+    CLF_CK(clf_model_write_params(m, flat));
+    clf_model_graph *mg;
+    clf_dims max = {B, Ts, Tt, 0};
+    CLF_CK(clf_model_graph_new(m, max, true, 0.1f, &mg));
+    float *grads[2];
+    for (int way = 0; way < 2; way++) { /* 0: one run of four rows; 1: two runs of two */
+        CLF_CK(clf_buffer_fill_float(dev, m->grads, 0, m->layout.total, 0.0f));
+        int parts = way ? 2 : 1, rows = B / parts;
+        for (int p = 0; p < parts; p++) {
+            clf_batch b = {.B = rows, .Ts = Ts, .Tt = Tt, .src = src + p * rows * Ts, .tgt_in = tin + p * rows * Tt,
+                           .tgt_out = tout + p * rows * Tt};
+            clf_run run = {{rows, Ts, Tt, 0}, true, 3, 1, total ? 1.0f / (float)total : 0.0f};
+            CLF_CK(clf_model_graph_set_batch(mg, &b, NULL));
+            CLF_CK(clf_graph_forward(mg->graph, &run));
+            CLF_CK(clf_graph_backward(mg->graph, &run));
+        }
+        grads[way] = harness_download(m->grads, m->layout.total);
+    }
+    double *ref = harness_to_double(grads[0], m->layout.total);
+    harness_expect_close("gradients of two micro-batches vs one batch", grads[1], ref, m->layout.total, 1e-5);
+    free(ref);
+    free(grads[0]);
+    free(grads[1]);
+    free(flat);
+    clf_model_graph_free(mg);
+    clf_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("model");
     tcase_set_timeout(tc, 900);
     tcase_add_loop_test(tc, matches_reference, 0, 5);
+    tcase_add_test(tc, micro_batches_accumulate);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -70,12 +70,10 @@ typedef struct clf_run {
 
 /* Enqueue the forward pass (no host wait). */
 clf_status clf_graph_forward(clf_graph *g, const clf_run *r);
-/* Zero the activation gradients, then enqueue the backward pass in reverse node order. Parameter
- * gradients accumulate: zero them yourself once per step. Call after clf_graph_forward with the same r. */
+/* Enqueue the backward pass in reverse node order. Activation gradients share one arena planned by
+ * liveness and are zeroed just before their first writer; parameter gradients accumulate: zero them
+ * yourself once per step. Call after clf_graph_forward with the same r. */
 clf_status clf_graph_backward(clf_graph *g, const clf_run *r);
-/* Zero the activation gradients (the forward of a training run writes the loss gradient, so this runs
- * before it). */
-clf_status clf_graph_zero_grads(clf_graph *g);
 
 cl_mem clf_tensor_buffer(const clf_tensor *t);
 cl_mem clf_tensor_grad(const clf_tensor *t);

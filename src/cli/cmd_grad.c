@@ -75,7 +75,6 @@ int cmd_grad(int argc, char **argv) {
     clf_status st = clf_model_graph_new(m, max, true, (float)ls, &mg);
     if (st == CLF_OK) st = clf_model_graph_set_batch(mg, &b, &count);
     clf_run run = {{b.B, b.Ts, b.Tt, 0}, true, 0, 1, count ? 1.0f / (float)count : 0.0f};
-    if (st == CLF_OK) st = clf_graph_zero_grads(mg->graph);
     if (st == CLF_OK) st = clf_graph_forward(mg->graph, &run);
     if (st == CLF_OK) st = clf_graph_backward(mg->graph, &run);
     size_t nl = (size_t)b.B * (size_t)b.Tt * (size_t)m->cfg.vocab_size;

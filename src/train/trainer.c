@@ -191,7 +191,6 @@ static clf_status enqueue_step(clf_trainer *t, long step, long *tokens_out, doub
         const clf_batch *b = &t->micro[i];
         clf_run run = {{b->B, b->Ts, b->Tt, 0}, true, o->seed, (uint32_t)step, tokens ? 1.0f / (float)tokens : 0.0f};
         st = clf_model_graph_set_batch(t->mg, b, NULL);
-        if (st == CLF_OK) st = clf_graph_zero_grads(t->mg->graph);
         if (st == CLF_OK) st = clf_graph_forward(t->mg->graph, &run);
         if (st == CLF_OK) st = clf_graph_backward(t->mg->graph, &run);
         cl_mem loss = clf_tensor_buffer(t->mg->loss);
