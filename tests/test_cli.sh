@@ -43,6 +43,9 @@ expect 0 'compute units' -- "$clf" devices --device any
 n=$(POCL_DEVICES="pthread basic" "$clf" devices --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 if [ "$n" = 2 ]; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: two PoCL devices listed as $n"; fi
 
+mkdir -p "$dir/no-vendors"
+expect 1 'no OpenCL platform found.*pocl-opencl-icd' -- env OCL_ICD_VENDORS="$dir/no-vendors" "$clf" devices
+
 # data files
 expect nonzero '/nonexistent/pairs.tsv' -- "$clf" train --data /nonexistent/pairs.tsv --out "$dir/run"
 printf 'abc\tcba\nno tab here\nxy\tyx\n' > "$dir/bad.tsv"
