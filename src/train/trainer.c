@@ -202,6 +202,7 @@ static clf_status enqueue_step(clf_trainer *t, long step, long *tokens_out, doub
         st = clf_adamw_step(t->dev, m->params, m->adam_m, m->adam_v, m->adam_state, m->grads, m->grad_norm,
                             m->layout.total, m->layout.n_decay, &ap);
     t->launches_per_step = clf_device_launch_count(t->dev) - before + 1;
+    if (clf_device_bytes_peak(t->dev) > t->step_peak) t->step_peak = clf_device_bytes_peak(t->dev);
     *tokens_out = tokens;
     *lr_out = lr;
     return st;
@@ -253,6 +254,6 @@ void clf_trainer_memory(const clf_trainer *t, clf_memory_report *out) {
     out->activation_grads = gm.activation_grads;
     out->workspace = gm.workspace + clf_grad_norm_workspace_floats(t->m->layout.total) * 4;
     out->inputs = gm.inputs;
-    out->peak = clf_device_bytes_peak(t->dev);
+    out->peak = t->step_peak;
     out->launches_per_step = t->launches_per_step;
 }

@@ -29,6 +29,7 @@ struct clf_trainer {
     int rb_next;
     long skipped_total, bad_in_a_row;
     size_t launches_per_step;
+    size_t step_peak;   /* device bytes at the peak of training steps (evaluation builds graphs of its own) */
     int max_src, max_tgt; /* longest source / target the data can hold, for decoding */
 };
 
