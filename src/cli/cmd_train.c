@@ -91,6 +91,55 @@ static void print_memory(const clf_memory_report *m) {
            (double)m->inputs * mib, m->launches_per_step);
 }
 
+/* What the step loop logs: a CSV row per step, the progress bar or plain lines, the loss curve. */
+typedef struct run_log {
+    FILE *csv;
+    bool tty;
+    long steps, log_every;
+    metrics mt;
+    double t_window;
+    long tok_window, tok_total, window_steps;
+    long eval_step; /* the step the last held-out evaluation saw, shown with that step's figures */
+    double eval_loss, eval_acc;
+} run_log;
+
+static void log_report(run_log *lg, const clf_step_report *rep, bool last) {
+    lg->tok_window += rep->tokens;
+    lg->tok_total += rep->tokens;
+    lg->window_steps++;
+    double now = now_s(), tps = lg->tok_window / fmax(now - lg->t_window, 1e-9);
+    double eta = (double)(lg->steps - rep->step) * (now - lg->t_window) / (double)lg->window_steps;
+    bool eval = rep->step == lg->eval_step;
+    push(&lg->mt.x, &lg->mt.loss, &lg->mt.n, &lg->mt.cap, (double)rep->step, rep->loss);
+    fprintf(lg->csv, "%ld,%.6f,%.6g,%.6f,%.1f,%d,", rep->step, rep->loss, rep->lr, rep->grad_norm, tps, rep->skipped);
+    if (eval) fprintf(lg->csv, "%.6f,%.6f\n", lg->eval_loss, lg->eval_acc);
+    else fprintf(lg->csv, ",\n");
+    char eta_s[32];
+    fmt_time(eta, eta_s, sizeof eta_s);
+    if (rep->skipped)
+        fprintf(stderr, "%sstep %ld skipped: non-finite loss or gradient norm (%ld in a row)\n", lg->tty ? "\r\033[K" : "",
+                rep->step, rep->bad_in_a_row);
+    if (lg->tty) {
+        int width = 24, fill = (int)((double)width * (double)rep->step / (double)lg->steps);
+        fprintf(stderr, "\r\033[K[%.*s%*s] step %ld/%ld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %s", fill,
+                "========================", width - fill, "", rep->step, lg->steps, rep->loss, rep->lr, rep->grad_norm,
+                tps, eta_s);
+        if (eval) fprintf(stderr, "  eval %.4f", lg->eval_loss);
+        fflush(stderr);
+    } else if (rep->step % lg->log_every == 0 || last || eval) {
+        printf("step %ld/%ld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %s", rep->step, lg->steps, rep->loss, rep->lr,
+               rep->grad_norm, tps, eta_s);
+        if (eval) printf("  eval loss %.4f  token accuracy %.1f%%", lg->eval_loss, 100 * lg->eval_acc);
+        printf("\n");
+        fflush(stdout);
+    }
+    if (now - lg->t_window > 5) { /* a moving window for tokens/s */
+        lg->t_window = now;
+        lg->tok_window = 0;
+        lg->window_steps = 0;
+    }
+}
+
 /* Model flags given with --resume must agree with the checkpoint's configuration. */
 static int check_resume_flags(int argc, char **argv, const char *path, const clf_config *want) {
     clf_st_file *f;
@@ -216,79 +265,45 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    bool tty = isatty(STDERR_FILENO);
-    metrics mt = {0};
+    run_log lg = {.csv = csv, .tty = isatty(STDERR_FILENO), .steps = o.steps, .log_every = log_every,
+                  .t_window = now_s(), .eval_step = -1};
     clf_status st = CLF_OK;
-    double t_first = 0, t_window = now_s();
-    long tok_window = 0, tok_total = 0, window_steps = 0;
-    clf_step_report rep;
+    double t_first = 0;
     for (long step = start + 1; step <= o.steps && !g_stop; step++) {
-        st = clf_trainer_run_step(t, &rep);
+        /* a step's figures arrive while the next one runs: at the end, flush the last as well */
+        clf_step_report reps[2];
+        int n_reps = 0;
+        st = clf_trainer_run_step(t, &reps[0]);
+        if (st == CLF_OK && reps[0].step) n_reps++;
         if (step == start + 1) t_first = now_s() - t_start;
         bool last_step = step == o.steps || g_stop;
         if (st == CLF_OK && last_step) {
-            clf_step_report tail;
-            st = clf_trainer_flush(t, &tail);
-            if (rep.step == 0) rep = tail;
-            else if (tail.step) { /* two reports: log the earlier now, the last below */
-                tok_window += rep.tokens;
-                rep = tail;
-            }
+            st = clf_trainer_flush(t, &reps[n_reps]);
+            if (st == CLF_OK && reps[n_reps].step) n_reps++;
         }
-        if (st != CLF_OK || rep.step == 0) {
-            if (st != CLF_OK) break;
-            continue;
-        }
-        tok_window += rep.tokens;
-        tok_total += rep.tokens;
-        window_steps++;
-        double now = now_s(), tps = tok_window / fmax(now - t_window, 1e-9);
-        double eta = (double)(o.steps - rep.step) * (now - t_window) / (double)window_steps;
-        push(&mt.x, &mt.loss, &mt.n, &mt.cap, (double)rep.step, rep.loss);
-        double eval_loss = NAN, eval_acc = NAN;
-        if (eval_every > 0 && rep.step % eval_every == 0 && !last_step) {
+        for (int k = 0; k < n_reps; k++) log_report(&lg, &reps[k], k == n_reps - 1 && last_step);
+        if (st != CLF_OK) break;
+        long done = clf_trainer_step(t); /* the state evaluation and saving see */
+        if (eval_every > 0 && done % eval_every == 0 && !last_step) {
             clf_eval_report ev;
             st = clf_trainer_evaluate(t, false, &ev);
             if (st != CLF_OK) break;
-            eval_loss = ev.loss;
-            eval_acc = ev.token_accuracy;
-            push(&mt.ex, &mt.eloss, &mt.ne, &mt.cape, (double)rep.step, ev.loss);
+            lg.eval_step = done;
+            lg.eval_loss = ev.loss;
+            lg.eval_acc = ev.token_accuracy;
+            push(&lg.mt.ex, &lg.mt.eloss, &lg.mt.ne, &lg.mt.cape, (double)done, ev.loss);
         }
-        fprintf(csv, "%ld,%.6f,%.6g,%.6f,%.1f,%d,", rep.step, rep.loss, rep.lr, rep.grad_norm, tps, rep.skipped);
-        if (isfinite(eval_loss)) fprintf(csv, "%.6f,%.6f\n", eval_loss, eval_acc);
-        else fprintf(csv, ",\n");
-        char eta_s[32];
-        fmt_time(eta, eta_s, sizeof eta_s);
-        if (rep.skipped)
-            fprintf(stderr, "%sstep %ld skipped: non-finite loss or gradient norm (%ld in a row)\n", tty ? "\r\033[K" : "",
-                    rep.step, rep.bad_in_a_row);
-        if (tty) {
-            int width = 24, fill = (int)((double)width * (double)rep.step / (double)o.steps);
-            fprintf(stderr, "\r\033[K[%.*s%*s] step %ld/%ld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %s", fill,
-                    "========================", width - fill, "", rep.step, o.steps, rep.loss, rep.lr, rep.grad_norm, tps,
-                    eta_s);
-            if (isfinite(eval_loss)) fprintf(stderr, "  eval %.4f", eval_loss);
-            fflush(stderr);
-        } else if (rep.step % log_every == 0 || last_step || isfinite(eval_loss)) {
-            printf("step %ld/%ld  loss %.4f  lr %.3g  |g| %.3g  %.0f tok/s  ETA %s", rep.step, o.steps, rep.loss, rep.lr,
-                   rep.grad_norm, tps, eta_s);
-            if (isfinite(eval_loss)) printf("  eval loss %.4f  token accuracy %.1f%%", eval_loss, 100 * eval_acc);
-            printf("\n");
-            fflush(stdout);
-        }
-        if (now - t_window > 5) { /* a moving window for tokens/s */
-            t_window = now;
-            tok_window = 0;
-            window_steps = 0;
-        }
-        if (save_every > 0 && rep.step % save_every == 0 && !last_step) {
+        if (save_every > 0 && done % save_every == 0 && !last_step) {
             char path[4200];
-            snprintf(path, sizeof path, "%s/step-%ld.safetensors", out, rep.step);
+            snprintf(path, sizeof path, "%s/step-%ld.safetensors", out, done);
             st = clf_trainer_save(t, path);
             if (st == CLF_OK) st = clf_trainer_save(t, last);
             if (st != CLF_OK) break;
         }
     }
+    metrics mt = lg.mt;
+    long tok_total = lg.tok_total;
+    bool tty = lg.tty;
     if (tty) fprintf(stderr, "\n");
     fclose(csv);
     double train_s = now_s() - t_start;
