@@ -165,7 +165,8 @@ clf_status clf_device_select(const char *selector, const clf_device_info *list, 
     const char *sel = selector && *selector ? selector : "default";
     int p = -1, d = -1;
     bool by_index = parse_index(sel, &p, &d);
-    for (int pass = 0; pass < 2; pass++) {
+    /* the default looks for a GPU, then a CPU, then takes anything */
+    for (int pass = 0; pass < 3; pass++) {
         for (size_t i = 0; i < n; i++) {
             const clf_device_info *x = &list[i];
             bool ok;
@@ -173,7 +174,7 @@ clf_status clf_device_select(const char *selector, const clf_device_info *list, 
             else if (!strcmp(sel, "any")) ok = true;
             else if (!strcasecmp(sel, "gpu")) ok = x->is_gpu;
             else if (!strcasecmp(sel, "cpu")) ok = x->is_cpu;
-            else if (!strcmp(sel, "default")) ok = pass == 0 ? x->is_gpu : (x->is_cpu || true);
+            else if (!strcmp(sel, "default")) ok = pass == 0 ? x->is_gpu : pass == 1 ? x->is_cpu : true;
             else ok = contains_nocase(x->name, sel);
             if (ok) {
                 *chosen = i;
@@ -267,7 +268,6 @@ void clf_device_free(clf_device *dev) {
     if (dev->queue) clFinish(dev->queue);
     for (size_t i = 0; i < dev->n_events; i++) clReleaseEvent(dev->events[i]);
     free(dev->events);
-    clf_gemm_state_free(dev);
     clf_program_cache_free(dev->programs);
     if (dev->queue) clReleaseCommandQueue(dev->queue);
     if (dev->context) clReleaseContext(dev->context);
@@ -434,4 +434,3 @@ clf_status clf_device_profile_end(clf_device *dev, double *kernel_ms, size_t *la
 }
 
 size_t clf_device_launch_count(const clf_device *dev) { return dev->launches; }
-void clf_device_count_launch(clf_device *dev) { dev->launches++; }

@@ -20,11 +20,9 @@ struct clf_device {
     size_t n_events, cap_events;
     cl_event pending; /* slot handed out by clf_device_profile_slot */
     struct clf_program_cache *programs;
-    void *gemm_state; /* gemm.c */
 };
 
 void clf_program_cache_free(struct clf_program_cache *cache);
-void clf_gemm_state_free(clf_device *dev);
 /* Keep an event for the profile (takes ownership); releases it when not profiling. */
 void clf_device_profile_add(clf_device *dev, cl_event ev);
 

@@ -4,8 +4,6 @@
 #include "clformer/gemm.h"
 #include "device_internal.h"
 
-void clf_gemm_state_free(clf_device *dev) { (void)dev; }
-
 static const char *clblast_name(CLBlastStatusCode s) {
     switch (s) {
     case CLBlastNotImplemented: return "CLBlastNotImplemented";

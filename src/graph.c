@@ -114,11 +114,10 @@ clf_tensor *clf_graph_constant(clf_graph *g, const char *name, cl_mem value, int
 /* Append a node whose inputs are in[] and whose outputs the caller fills in. */
 static clf_node *new_node(clf_graph *g, clf_op_kind op, clf_tensor *const *in, int n_in) {
     if (g->status != CLF_OK) return NULL;
-    for (int i = 0; i < n_in; i++)
-        if (in[i] == NULL && i == 0) {
-            fail(g, CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: missing input", clf_ops[op].name));
-            return NULL;
-        }
+    if (!in[0]) { /* later slots may be optional (a bias, a mask); the first never is */
+        fail(g, CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: missing input", clf_ops[op].name));
+        return NULL;
+    }
     if (g->n_nodes == g->cap_nodes) {
         size_t cap = g->cap_nodes ? 2 * g->cap_nodes : 128;
         clf_node *n = realloc(g->nodes, cap * sizeof *n);
@@ -432,7 +431,6 @@ clf_status clf_graph_backward(clf_graph *g, const clf_run *r) {
 
 cl_mem clf_tensor_buffer(const clf_tensor *t) { return t->buf; }
 cl_mem clf_tensor_grad(const clf_tensor *t) { return t->grad; }
-int clf_tensor_cols(const clf_tensor *t) { return t->cols; }
 size_t clf_tensor_rows(const clf_tensor *t, const clf_dims *d) { return clf_rows_of(t, d); }
 
 void clf_graph_memory_report(const clf_graph *g, clf_graph_memory *out) {

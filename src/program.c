@@ -285,7 +285,7 @@ static bool load_binary(clf_device *dev, const unsigned char *bin, size_t size, 
     return true;
 }
 
-static void save_binary(clf_device *dev, cl_program p, const char *dir, const char *path, cache_key k) {
+static void save_binary(cl_program p, const char *dir, const char *path, cache_key k) {
     size_t size = 0;
     if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS || size == 0) return;
     unsigned char *bin = malloc(size);
@@ -293,7 +293,6 @@ static void save_binary(clf_device *dev, cl_program p, const char *dir, const ch
     if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) == CL_SUCCESS)
         cache_store(dir, path, k, bin, size);
     free(bin);
-    (void)dev;
 }
 
 static clf_status build_program(clf_device *dev, const char *name, const char *extra, cl_program *out) {
@@ -340,7 +339,7 @@ static clf_status build_program(clf_device *dev, const char *name, const char *e
         return st;
     }
     free(src);
-    if (dir) save_binary(dev, p, dir, path, k);
+    if (dir) save_binary(p, dir, path, k);
     stats->from_source++;
     stats->source_ms += now_ms() - t0;
     *out = p;

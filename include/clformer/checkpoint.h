@@ -8,7 +8,7 @@
 #include "clformer/model.h"
 #include "clformer/safetensors.h"
 
-/* Extra metadata a checkpoint carries, key = value strings (NULL-terminated lists). */
+/* One extra metadata entry a checkpoint carries: key = value, both strings. */
 typedef struct clf_meta_item {
     const char *key, *value;
 } clf_meta_item;

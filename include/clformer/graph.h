@@ -78,7 +78,6 @@ clf_status clf_graph_backward(clf_graph *g, const clf_run *r);
 cl_mem clf_tensor_buffer(const clf_tensor *t);
 cl_mem clf_tensor_grad(const clf_tensor *t);
 /* Elements of one row and the rows the tensor has for dims. */
-int clf_tensor_cols(const clf_tensor *t);
 size_t clf_tensor_rows(const clf_tensor *t, const clf_dims *d);
 
 typedef struct clf_graph_memory {

@@ -20,7 +20,7 @@ static bool exact(const clf_batch *b, int row, const int32_t *out, int max_out, 
 clf_status clf_evaluate(const clf_evaluator *t, bool want_exact, clf_eval_report *rep) {
     memset(rep, 0, sizeof *rep);
     bool seq2seq = clf_dataset_kind(t->ds) == CLF_DATA_SEQ2SEQ;
-    int V = t->mg->model->cfg.vocab_size, max_out = t->max_tgt + 1;
+    int V = t->mg->model->cfg.vocab_size;
     clf_batch b = {0};
     size_t cursor = 0;
     bool done = false;
@@ -59,7 +59,7 @@ clf_status clf_evaluate(const clf_evaluator *t, bool want_exact, clf_eval_report
             correct += best == b.tgt_out[i];
         }
         if (want_exact && seq2seq) {
-            int32_t *o2 = realloc(out, (size_t)b.B * (size_t)max_out * sizeof *out);
+            int32_t *o2 = realloc(out, (size_t)b.B * (size_t)b.Tt * sizeof *out);
             int *l2 = realloc(lens, (size_t)b.B * sizeof *lens);
             if (o2) out = o2;
             if (l2) lens = l2;

@@ -185,8 +185,8 @@ static clf_status enqueue_step(clf_trainer *t, long step, long *tokens_out, doub
     clf_schedule sched = o->schedule;
     sched.d_model = o->model.d_model;
     double lr = clf_schedule_lr(&sched, step);
-    clf_status st = clf_buffer_fill_float(t->dev, m->grads, 0, m->layout.total, 0.0f);
     size_t before = clf_device_launch_count(t->dev);
+    clf_status st = clf_buffer_fill_float(t->dev, m->grads, 0, m->layout.total, 0.0f);
     for (int i = 0; st == CLF_OK && i < o->accum; i++) {
         const clf_batch *b = &t->micro[i];
         clf_run run = {{b->B, b->Ts, b->Tt, 0}, true, o->seed, (uint32_t)step, tokens ? 1.0f / (float)tokens : 0.0f};
@@ -201,7 +201,7 @@ static clf_status enqueue_step(clf_trainer *t, long step, long *tokens_out, doub
     if (st == CLF_OK)
         st = clf_adamw_step(t->dev, m->params, m->adam_m, m->adam_v, m->adam_state, m->grads, m->grad_norm,
                             m->layout.total, m->layout.n_decay, &ap);
-    t->launches_per_step = clf_device_launch_count(t->dev) - before + 1;
+    t->launches_per_step = clf_device_launch_count(t->dev) - before;
     if (clf_device_bytes_peak(t->dev) > t->step_peak) t->step_peak = clf_device_bytes_peak(t->dev);
     *tokens_out = tokens;
     *lr_out = lr;
