@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "device_internal.h"
+#include "fault.h"
 
 static const char *install_hint =
     "no OpenCL platform found. Install a driver: on Debian/Ubuntu `apt-get install "
@@ -299,11 +300,14 @@ clf_status clf_buffer_alloc(clf_device *dev, size_t bytes, const char *what, cl_
                          asked, dev->info.name, limit, used);
     }
     cl_int err;
-    cl_mem m = clCreateBuffer(dev->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    cl_mem m = clf_fault_alloc(dev->info.name) ? (err = CL_MEM_OBJECT_ALLOCATION_FAILURE, NULL)
+                                               : clCreateBuffer(dev->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
     if (err != CL_SUCCESS || !m) {
         clf_status st = CLF_CL_ERROR(err, "clCreateBuffer('%s', %s) with %s already in use on %s",
                                      what, asked, used, dev->info.name);
-        return st == CLF_ERR_OPENCL && err == CL_OUT_OF_RESOURCES ? CLF_ERR_NO_MEMORY : st;
+        return st == CLF_ERR_OPENCL && (err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE)
+                   ? CLF_ERR_NO_MEMORY
+                   : st;
     }
     dev->bytes_in_use += bytes;
     if (dev->bytes_in_use > dev->bytes_peak) dev->bytes_peak = dev->bytes_in_use;

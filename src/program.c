@@ -12,6 +12,7 @@
 
 #include "clformer/program.h"
 #include "device_internal.h"
+#include "fault.h"
 #include "program_sources.h"
 
 typedef struct kernel_entry {
@@ -302,6 +303,12 @@ static clf_status build_program(clf_device *dev, const char *name, const char *e
     clf_status st = program_source(name, &src, &len, origin, sizeof origin);
     if (st != CLF_OK) return st;
     device_options(dev, extra, opts, sizeof opts);
+    if (clf_fault_build(dev->info.name, name)) {
+        free(src);
+        return CLF_ERROR(CLF_ERR_BUILD, "building %s with options '%s' for %s failed: %s (%d)\n%s", origin, opts,
+                         dev->info.name, clf_cl_errname(CL_BUILD_PROGRAM_FAILURE), (int)CL_BUILD_PROGRAM_FAILURE,
+                         "error: build failure injected by CLFORMER_FAULT");
+    }
     clf_build_stats *stats = &dev->programs->stats;
     double t0 = now_ms();
 
