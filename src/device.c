@@ -353,6 +353,7 @@ void clf_device_reset_peak(clf_device *dev) { dev->bytes_peak = dev->bytes_in_us
 
 clf_status clf_buffer_write(clf_device *dev, cl_mem buf, size_t offset, size_t bytes, const void *src) {
     if (bytes == 0) return CLF_OK;
+    dev->waits++;
     cl_int err = clEnqueueWriteBuffer(dev->queue, buf, CL_TRUE, offset, bytes, src, 0, NULL, NULL);
     if (err != CL_SUCCESS) return CLF_CL_ERROR(err, "clEnqueueWriteBuffer(%zu bytes at %zu)", bytes, offset);
     return CLF_OK;
@@ -360,6 +361,7 @@ clf_status clf_buffer_write(clf_device *dev, cl_mem buf, size_t offset, size_t b
 
 clf_status clf_buffer_read(clf_device *dev, cl_mem buf, size_t offset, size_t bytes, void *dst) {
     if (bytes == 0) return CLF_OK;
+    dev->waits++;
     cl_int err = clEnqueueReadBuffer(dev->queue, buf, CL_TRUE, offset, bytes, dst, 0, NULL, NULL);
     if (err != CL_SUCCESS) return CLF_CL_ERROR(err, "clEnqueueReadBuffer(%zu bytes at %zu)", bytes, offset);
     return CLF_OK;
@@ -378,6 +380,7 @@ clf_status clf_buffer_fill_float(clf_device *dev, cl_mem buf, size_t offset_floa
 }
 
 clf_status clf_device_finish(clf_device *dev) {
+    dev->waits++;
     cl_int err = clFinish(dev->queue);
     if (err != CL_SUCCESS) return CLF_CL_ERROR(err, "clFinish(%s)", dev->info.name);
     return CLF_OK;
@@ -438,3 +441,5 @@ clf_status clf_device_profile_end(clf_device *dev, double *kernel_ms, size_t *la
 }
 
 size_t clf_device_launch_count(const clf_device *dev) { return dev->launches; }
+size_t clf_device_wait_count(const clf_device *dev) { return dev->waits; }
+void clf_device_note_wait(clf_device *dev) { dev->waits++; }

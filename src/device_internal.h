@@ -13,7 +13,7 @@ struct clf_device {
     cl_context context;
     cl_command_queue queue;
     size_t bytes_in_use, bytes_peak;
-    size_t launches;
+    size_t launches, waits;
     /* profiling between clf_device_profile_begin and _end */
     bool profiling;
     cl_event *events;

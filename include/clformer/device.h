@@ -84,6 +84,10 @@ cl_event *clf_device_profile_slot(clf_device *dev);
 void clf_device_profile_commit(clf_device *dev);
 /* Launches since the device was opened (profiling or not): launches per step is a figure we report. */
 size_t clf_device_launch_count(const clf_device *dev);
+/* Times the host blocked on the device (finish, blocking reads and writes, waits on events): host
+ * waits per step is reported next to launches per step. */
+size_t clf_device_wait_count(const clf_device *dev);
+void clf_device_note_wait(clf_device *dev);
 
 /* The OpenCL name of an error code: "CL_OUT_OF_RESOURCES". */
 const char *clf_cl_errname(cl_int err);

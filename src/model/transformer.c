@@ -259,6 +259,7 @@ clf_status clf_model_graph_set_batch(clf_model_graph *mg, const clf_batch *b, lo
     int s = mg->slot;
     mg->slot ^= 1;
     if (mg->uploaded[s]) {
+        clf_device_note_wait(mg->model->dev);
         cl_int err = clWaitForEvents(1, &mg->uploaded[s]);
         clReleaseEvent(mg->uploaded[s]);
         mg->uploaded[s] = NULL;

@@ -76,6 +76,7 @@ static clf_status full_step(clf_stepper *s, float *logits) {
     /* only the last position of each row comes back: a strided read */
     size_t row = (size_t)V * 4;
     size_t origin[3] = {(size_t)(n - 1) * row, 0, 0}, host[3] = {0, 0, 0}, region[3] = {row, (size_t)B, 1};
+    clf_device_note_wait(mg->model->dev);
     cl_int err = clEnqueueReadBufferRect(clf_device_queue(mg->model->dev), clf_tensor_buffer(mg->logits), CL_TRUE,
                                          origin, host, region, (size_t)n * row, 0, row, 0, logits, 0, NULL, NULL);
     return err == CL_SUCCESS ? CLF_OK : CLF_CL_ERROR(err, "reading %d rows of logits", B);

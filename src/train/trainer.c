@@ -147,6 +147,7 @@ struct clf_model *clf_trainer_model(clf_trainer *t) { return t->m; }
 static clf_status collect(clf_trainer *t, readback *rb, clf_step_report *rep) {
     memset(rep, 0, sizeof *rep);
     if (!rb->done) return CLF_OK;
+    clf_device_note_wait(t->dev);
     cl_int err = clWaitForEvents(1, &rb->done);
     clReleaseEvent(rb->done);
     rb->done = NULL;
