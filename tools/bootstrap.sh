@@ -11,6 +11,7 @@ packages=(
   libclblast-dev                                     # GEMM
   libjansson-dev                                     # JSON (safetensors headers, --json output)
   check                                              # unit tests
+  chromium                                           # the test that opens compare's HTML page
 )
 
 missing=()
