@@ -269,6 +269,7 @@ void clf_device_free(clf_device *dev) {
     if (dev->queue) clFinish(dev->queue);
     for (size_t i = 0; i < dev->n_events; i++) clReleaseEvent(dev->events[i]);
     free(dev->events);
+    clf_gemm_state_free(dev, dev->gemm);
     clf_program_cache_free(dev->programs);
     if (dev->queue) clReleaseCommandQueue(dev->queue);
     if (dev->context) clReleaseContext(dev->context);

@@ -5,6 +5,7 @@
 #include "clformer/device.h"
 
 struct clf_program_cache; /* program.c */
+struct clf_gemm_state;    /* gemm_select.c */
 
 struct clf_device {
     clf_device_info info;
@@ -20,9 +21,11 @@ struct clf_device {
     size_t n_events, cap_events;
     cl_event pending; /* slot handed out by clf_device_profile_slot */
     struct clf_program_cache *programs;
+    struct clf_gemm_state *gemm; /* workspace and choices, made on first use */
 };
 
 void clf_program_cache_free(struct clf_program_cache *cache);
+void clf_gemm_state_free(clf_device *dev, struct clf_gemm_state *st);
 /* Keep an event for the profile (takes ownership); releases it when not profiling. */
 void clf_device_profile_add(clf_device *dev, cl_event ev);
 

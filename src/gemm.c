@@ -1,8 +1,9 @@
-/* The CLBlast wrapper: row-major products on the device's queue, single and strided-batched. */
+/* clf_gemm: arguments checked once here, then the variant chosen for the shape runs (own kernels
+ * or CLBlast, see gemm_select.c). This file also holds the CLBlast path. */
 #include <clblast_c.h>
 
-#include "clformer/gemm.h"
 #include "device_internal.h"
+#include "gemm_internal.h"
 
 static const char *clblast_name(CLBlastStatusCode s) {
     switch (s) {
@@ -38,29 +39,70 @@ static bool caller_error(CLBlastStatusCode s) {
            s == CLBlastInsufficientMemoryC || s == CLBlastInvalidBatchCount || s == CLBlastInvalidMemObject;
 }
 
-/* k = 0 (CLBlast refuses it): C = beta * C, row by row so any ldc and batch work. beta = 0 writes
- * zeros without reading C, as BLAS does, so a C holding NaN comes out clean. */
-static clf_status scale_c(clf_device *dev, const clf_gemm_args *g, size_t batch, size_t ldc) {
+/* k = 0: C = beta * C, row by row so any ldc and batch work. beta = 0 writes zeros without reading
+ * C, as BLAS does, so a C holding NaN comes out clean. */
+static clf_status scale_c(clf_device *dev, const clf_gemm_shape *s) {
+    const clf_gemm_args *g = &s->g;
     if (g->beta == 1.0f) return CLF_OK;
-    bool dense = ldc == g->n;
+    bool dense = s->ldc == g->n;
     size_t rows = dense ? 1 : g->m, len = dense ? g->m * g->n : g->n;
-    for (size_t b = 0; b < batch; b++) {
+    for (size_t b = 0; b < s->batch; b++) {
         for (size_t i = 0; i < rows; i++) {
-            size_t off = g->c_off + b * g->stride_c + i * ldc;
+            size_t off = g->c_off + b * g->stride_c + i * s->ldc;
             if (g->beta == 0.0f) {
                 clf_status st = clf_buffer_fill_float(dev, g->c, off, len, 0.0f);
                 if (st != CLF_OK) return st;
                 continue;
             }
-            CLBlastStatusCode s = CLBlastSscal(len, g->beta, g->c, off, 1, &dev->queue, clf_device_profile_slot(dev));
-            if (s != CLBlastSuccess)
-                return CLF_ERROR(caller_error(s) || s == CLBlastInsufficientMemoryX ? CLF_ERR_INVALID_ARG
-                                                                                     : CLF_ERR_OPENCL,
-                                 "CLBlast scal of C (gemm with k = 0, m=%zu n=%zu): %s (%d)", g->m, g->n,
-                                 clblast_name(s), (int)s);
+            CLBlastStatusCode r = CLBlastSscal(len, g->beta, g->c, off, 1, &dev->queue, clf_device_profile_slot(dev));
+            if (r != CLBlastSuccess)
+                return CLF_ERROR(CLF_ERR_OPENCL, "CLBlast scal of C (gemm with k = 0, m=%zu n=%zu): %s (%d)", g->m,
+                                 g->n, clblast_name(r), (int)r);
             clf_device_profile_commit(dev);
         }
     }
+    return CLF_OK;
+}
+
+clf_status clf_gemm_clblast(clf_device *dev, const clf_gemm_shape *s) {
+    const clf_gemm_args *g = &s->g;
+    CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
+    cl_event *ev = clf_device_profile_slot(dev);
+    CLBlastStatusCode r;
+    if (s->batch == 1) {
+        r = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a, g->a_off, s->lda, g->b,
+                         g->b_off, s->ldb, g->beta, g->c, g->c_off, s->ldc, &dev->queue, ev);
+    } else {
+        r = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a, g->a_off,
+                                       s->lda, g->stride_a, g->b, g->b_off, s->ldb, g->stride_b, g->beta, g->c,
+                                       g->c_off, s->ldc, g->stride_c, s->batch, &dev->queue, ev);
+    }
+    if (r != CLBlastSuccess)
+        return CLF_ERROR(caller_error(r) ? CLF_ERR_INVALID_ARG : CLF_ERR_OPENCL,
+                         "CLBlast gemm %c%c m=%zu n=%zu k=%zu batch=%zu: %s (%d)", g->trans_a ? 'T' : 'N',
+                         g->trans_b ? 'T' : 'N', g->m, g->n, g->k, s->batch, clblast_name(r), (int)r);
+    clf_device_profile_commit(dev);
+    return CLF_OK;
+}
+
+/* Floats an operand spans: offset, batch entries, rows of ld. */
+static size_t extent(size_t off, size_t batch, size_t stride, size_t rows, size_t cols, size_t ld) {
+    return off + (batch - 1) * stride + (rows - 1) * ld + cols;
+}
+
+static clf_status check_operand(cl_mem buf, const char *name, const clf_gemm_shape *s, size_t off, size_t stride,
+                                size_t rows, size_t cols, size_t ld) {
+    const clf_gemm_args *g = &s->g;
+    if (ld < cols)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm m=%zu n=%zu k=%zu: ld%s %zu < %zu columns of %s", g->m, g->n,
+                         g->k, name, ld, cols, name);
+    if (rows == 0 || cols == 0) return CLF_OK;
+    size_t need = extent(off, s->batch, stride, rows, cols, ld) * sizeof(float);
+    clf_status st = clf_buffer_check(buf, need, name);
+    if (st != CLF_OK)
+        return clf_error_context(st, "gemm %c%c m=%zu n=%zu k=%zu batch=%zu", g->trans_a ? 'T' : 'N',
+                                 g->trans_b ? 'T' : 'N', g->m, g->n, g->k, s->batch);
     return CLF_OK;
 }
 
@@ -69,28 +111,32 @@ clf_status clf_gemm(clf_device *dev, const clf_gemm_args *g) {
     if (!g->a || !g->b || !g->c)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm with a null buffer (%s)", !g->a ? "a" : !g->b ? "b" : "c");
     if (g->m == 0 || g->n == 0) return CLF_OK;
-    size_t batch = g->batch ? g->batch : 1;
-    size_t lda = g->lda ? g->lda : (g->trans_a ? g->m : g->k);
-    size_t ldb = g->ldb ? g->ldb : (g->trans_b ? g->k : g->n);
-    size_t ldc = g->ldc ? g->ldc : g->n;
-    if (ldc < g->n) return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm: ldc %zu < n %zu", ldc, g->n);
-    if (g->k == 0) return scale_c(dev, g, batch, ldc);
-    CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
-    CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
-    cl_event *ev = clf_device_profile_slot(dev);
-    CLBlastStatusCode s;
-    if (batch == 1) {
-        s = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a, g->a_off, lda, g->b,
-                         g->b_off, ldb, g->beta, g->c, g->c_off, ldc, &dev->queue, ev);
-    } else {
-        s = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a, g->a_off,
-                                       lda, g->stride_a, g->b, g->b_off, ldb, g->stride_b, g->beta, g->c, g->c_off,
-                                       ldc, g->stride_c, batch, &dev->queue, ev);
+    clf_gemm_shape s = {.g = *g, .batch = g->batch ? g->batch : 1};
+    s.lda = g->lda ? g->lda : (g->trans_a ? g->m : g->k);
+    s.ldb = g->ldb ? g->ldb : (g->trans_b ? g->k : g->n);
+    s.ldc = g->ldc ? g->ldc : g->n;
+    size_t ra = g->trans_a ? g->k : g->m, ca = g->trans_a ? g->m : g->k;
+    size_t rb = g->trans_b ? g->n : g->k, cb = g->trans_b ? g->k : g->n;
+    clf_status st = check_operand(g->c, "c", &s, g->c_off, g->stride_c, g->m, g->n, s.ldc);
+    if (st != CLF_OK) return st;
+    if (g->k == 0) return scale_c(dev, &s);
+    st = check_operand(g->a, "a", &s, g->a_off, g->stride_a, ra, ca, s.lda);
+    if (st == CLF_OK) st = check_operand(g->b, "b", &s, g->b_off, g->stride_b, rb, cb, s.ldb);
+    if (st != CLF_OK) return st;
+    clf_gemm_variant v;
+    st = clf_gemm_choose(dev, &s, &v);
+    if (st != CLF_OK) return st;
+    return clf_gemm_run_variant(dev, &s, v);
+}
+
+clf_status clf_gemm_run_variant(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v) {
+    switch (v) {
+    case CLF_GEMM_OWN_PACKED:
+    case CLF_GEMM_OWN_DIRECT:
+    case CLF_GEMM_OWN_SPLIT:
+    case CLF_GEMM_OWN_INPLACE:
+        if (clf_gemm_own_fits(s)) return clf_gemm_own(dev, s, v);
+        return clf_gemm_clblast(dev, s); /* sizes past the kernels' int arguments */
+    default: return clf_gemm_clblast(dev, s);
     }
-    if (s != CLBlastSuccess)
-        return CLF_ERROR(caller_error(s) ? CLF_ERR_INVALID_ARG : CLF_ERR_OPENCL,
-                         "CLBlast gemm %c%c m=%zu n=%zu k=%zu batch=%zu: %s (%d)", g->trans_a ? 'T' : 'N',
-                         g->trans_b ? 'T' : 'N', g->m, g->n, g->k, batch, clblast_name(s), (int)s);
-    clf_device_profile_commit(dev);
-    return CLF_OK;
 }

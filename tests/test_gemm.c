@@ -1,11 +1,15 @@
 /* clf_gemm against a float64 host GEMM: every transpose, alpha/beta, offsets, padded leading
- * dimensions, strided batches, awkward sizes, k = 0 and refused arguments. */
+ * dimensions, strided batches, awkward sizes, k = 0 and refused arguments; each variant (own
+ * kernels with A packed or read in place, split K, CLBlast, the measured choice) forced in turn,
+ * determinism, the choices file and the workspace accounting. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clformer/gemm.h"
+#include "clformer/program.h"
+#include "gemm_internal.h"
 #include "harness.h"
 #include "ref/ref_linear.h"
 
@@ -66,17 +70,19 @@ static void run_case(const case_spec *s) {
     harness_release(dc);
 }
 
-static const size_t SIZES[] = {1, 7, 13, 33, 257};
-enum { N_SIZES = sizeof SIZES / sizeof SIZES[0] };
+/* Force a variant (and the parts of K of the split one) on the test device. */
+static void force(clf_gemm_variant v, size_t parts) {
+    CLF_CK(clf_gemm_force(harness_device(), v, false));
+    CLF_CK(clf_gemm_force_splits(harness_device(), parts));
+}
 
-/* Every (m, n, k) from SIZES in all four transposes, dense, with and without accumulation. The
- * product 257^3 appears once per transpose to keep the binary fast. */
-START_TEST(all_transposes_awkward_sizes) {
+/* Every (m, n, k) from sizes in all four transposes, dense, with and without accumulation. */
+static void sweep(const size_t *sizes, int n_sizes) {
     for (int t = 0; t < 4; t++)
-        for (int im = 0; im < N_SIZES; im++)
-            for (int in = 0; in < N_SIZES; in++)
-                for (int ik = 0; ik < N_SIZES; ik++) {
-                    case_spec s = {.ta = t & 1, .tb = t >> 1, .m = SIZES[im], .n = SIZES[in], .k = SIZES[ik],
+        for (int im = 0; im < n_sizes; im++)
+            for (int in = 0; in < n_sizes; in++)
+                for (int ik = 0; ik < n_sizes; ik++) {
+                    case_spec s = {.ta = t & 1, .tb = t >> 1, .m = sizes[im], .n = sizes[in], .k = sizes[ik],
                                    .batch = 1, .alpha = 1, .beta = 0};
                     if ((im + in + ik + t) % 2) { /* half the cases accumulate with odd scalars */
                         s.alpha = -0.75f;
@@ -85,9 +91,46 @@ START_TEST(all_transposes_awkward_sizes) {
                     run_case(&s);
                 }
 }
+
+static const size_t SIZES[] = {1, 7, 13, 33, 257};
+static const size_t FEW[] = {1, 13, 257};
+
+/* The measured choice (CLFORMER_GEMM unset) over the whole cube; 257^3 is once per transpose. */
+START_TEST(all_transposes_awkward_sizes) {
+    force(CLF_GEMM_AUTO, 0);
+    sweep(SIZES, 5);
+}
 END_TEST
 
+/* Each own variant over the cube: ragged tiles in every direction (tiles are 8 x 32). The measured
+ * choice above runs the in-place variant for the small products. */
+START_TEST(own_variants_awkward_sizes) {
+    force(CLF_GEMM_OWN_DIRECT, 0);
+    sweep(SIZES, 5);
+    force(CLF_GEMM_OWN_PACKED, 0);
+    sweep(SIZES, 5);
+    force(CLF_GEMM_OWN_SPLIT, 3); /* k = 1 leaves parts empty: they must add zeros */
+    sweep(FEW, 3);
+    force(CLF_GEMM_OWN_SPLIT, 8);
+    sweep(FEW, 3);
+    force(CLF_GEMM_OWN_INPLACE, 0);
+    sweep(FEW, 3);
+    force(CLF_GEMM_CLBLAST, 0);
+    sweep(FEW, 3);
+    force(CLF_GEMM_AUTO, 0);
+}
+END_TEST
+
+static const struct {
+    clf_gemm_variant v;
+    size_t parts;
+} VARIANTS[] = {{CLF_GEMM_AUTO, 0},       {CLF_GEMM_CLBLAST, 0}, {CLF_GEMM_OWN_PACKED, 0},
+                {CLF_GEMM_OWN_DIRECT, 0}, {CLF_GEMM_OWN_SPLIT, 2}, {CLF_GEMM_OWN_SPLIT, 5},
+                {CLF_GEMM_OWN_INPLACE, 0}};
+enum { N_VARIANTS = sizeof VARIANTS / sizeof VARIANTS[0] };
+
 START_TEST(offsets_and_leading_dims) {
+    force(VARIANTS[_i].v, VARIANTS[_i].parts);
     const size_t shapes[][3] = {{7, 13, 33}, {33, 1, 7}, {257, 33, 13}, {1, 257, 257}};
     for (int t = 0; t < 4; t++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
@@ -100,6 +143,7 @@ START_TEST(offsets_and_leading_dims) {
 END_TEST
 
 START_TEST(strided_batch) {
+    force(VARIANTS[_i].v, VARIANTS[_i].parts);
     const size_t shapes[][3] = {{13, 7, 33}, {1, 33, 7}, {33, 13, 1}, {64, 64, 32}};
     for (int t = 0; t < 4; t++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
@@ -113,6 +157,7 @@ END_TEST
 
 /* k = 0: C = beta * C; beta = 0 clears a NaN C; padding and other batch entries stay. */
 START_TEST(k_zero_scales_c) {
+    force(VARIANTS[_i].v, VARIANTS[_i].parts);
     const float betas[] = {0.0f, 1.0f, -2.5f};
     for (int i = 0; i < 3; i++) {
         case_spec dense = {.m = 7, .n = 13, .k = 0, .batch = 1, .alpha = 1, .beta = betas[i]};
@@ -125,6 +170,7 @@ START_TEST(k_zero_scales_c) {
 END_TEST
 
 START_TEST(refuses_bad_arguments) {
+    force(VARIANTS[_i].v, VARIANTS[_i].parts);
     clf_device *dev = harness_device();
     float *x = harness_random(64, -1, 1, NULL);
     cl_mem a = harness_upload(x, 64), b = harness_upload(x, 64), c = harness_upload(x, 64);
@@ -163,15 +209,93 @@ START_TEST(refuses_bad_arguments) {
 }
 END_TEST
 
+/* Two runs of the same product give the same bits, for every variant (the split parts are summed
+ * in a fixed order). */
+START_TEST(deterministic) {
+    force(VARIANTS[_i].v, VARIANTS[_i].parts);
+    const size_t m = 67, n = 45, k = 300, nc = m * n;
+    float *a = harness_random(m * k, -1, 1, NULL), *b = harness_random(k * n, -1, 1, NULL);
+    float *c0 = harness_random(nc, -1, 1, NULL);
+    cl_mem da = harness_upload(a, m * k), db = harness_upload(b, k * n);
+    float *out[2];
+    for (int r = 0; r < 2; r++) {
+        cl_mem dc = harness_upload(c0, nc);
+        clf_gemm_args g = {.trans_b = true, .m = m, .n = n, .k = k, .alpha = 0.5f, .beta = 1.0f, .a = da, .b = db,
+                           .c = dc};
+        CLF_CK(clf_gemm(harness_device(), &g));
+        out[r] = harness_download(dc, nc);
+        harness_release(dc);
+    }
+    ck_assert_msg(memcmp(out[0], out[1], nc * sizeof(float)) == 0, "variant %s: two runs differ",
+                  clf_gemm_variant_name(VARIANTS[_i].v));
+    free(out[0]);
+    free(out[1]);
+    free(a);
+    free(b);
+    free(c0);
+    harness_release(da);
+    harness_release(db);
+}
+END_TEST
+
+/* A product big enough to be timed: the choice is measured, correct, written to the cache folder,
+ * and the own variants' workspace is counted in the device's bytes in use. */
+START_TEST(measured_choice_is_cached) {
+    clf_device *dev = harness_device();
+    force(CLF_GEMM_AUTO, 0);
+    case_spec s = {.tb = true, .m = 300, .n = 200, .k = 161, .batch = 1, .alpha = 1, .beta = 1};
+    run_case(&s);
+    clf_gemm_shape sh = {.g = {.trans_b = true, .m = 300, .n = 200, .k = 161}, .batch = 1};
+    clf_gemm_variant v;
+    CLF_CK(clf_gemm_choose(dev, &sh, &v));
+    ck_assert_int_ne(v, CLF_GEMM_AUTO);
+    const char *dir = clf_cache_dir();
+    if (dir) {
+        char cmd[4300];
+        snprintf(cmd, sizeof cmd, "grep -qs '^0 1 300 200 161 1 ' '%s'/gemm-*.txt", dir);
+        ck_assert_msg(system(cmd) == 0, "no choice for 300x200x161 in %s/gemm-*.txt", dir);
+    }
+    force(CLF_GEMM_OWN_PACKED, 0);
+    run_case(&s);
+    ck_assert_uint_gt(clf_gemm_workspace_bytes(dev), 0);
+    ck_assert_uint_ge(clf_device_bytes_in_use(dev), clf_gemm_workspace_bytes(dev));
+    force(CLF_GEMM_AUTO, 0);
+}
+END_TEST
+
+/* CLFORMER_GEMM picks a path; a name it does not know is an error naming the choices. */
+START_TEST(env_selects_path) {
+    force(CLF_GEMM_AUTO, 0);
+    setenv("CLFORMER_GEMM", "own-split", 1);
+    case_spec s = {.m = 33, .n = 7, .k = 13, .batch = 2, .alpha = 1, .beta = 0};
+    run_case(&s);
+    setenv("CLFORMER_GEMM", "clblast", 1);
+    run_case(&s);
+    setenv("CLFORMER_GEMM", "fastest-please", 1);
+    float *x = harness_random(64, -1, 1, NULL);
+    cl_mem a = harness_upload(x, 64);
+    clf_gemm_args g = {.m = 4, .n = 4, .k = 4, .alpha = 1, .a = a, .b = a, .c = a};
+    ck_assert_int_eq(clf_gemm(harness_device(), &g), CLF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(clf_errmsg(), "own-packed"));
+    unsetenv("CLFORMER_GEMM");
+    free(x);
+    harness_release(a);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("gemm");
     TCase *tc = tcase_create("gemm");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, all_transposes_awkward_sizes);
-    tcase_add_test(tc, offsets_and_leading_dims);
-    tcase_add_test(tc, strided_batch);
-    tcase_add_test(tc, k_zero_scales_c);
-    tcase_add_test(tc, refuses_bad_arguments);
+    tcase_add_test(tc, own_variants_awkward_sizes);
+    tcase_add_loop_test(tc, offsets_and_leading_dims, 0, N_VARIANTS);
+    tcase_add_loop_test(tc, strided_batch, 0, N_VARIANTS);
+    tcase_add_loop_test(tc, k_zero_scales_c, 0, N_VARIANTS);
+    tcase_add_loop_test(tc, refuses_bad_arguments, 0, N_VARIANTS);
+    tcase_add_loop_test(tc, deterministic, 0, N_VARIANTS);
+    tcase_add_test(tc, measured_choice_is_cached);
+    tcase_add_test(tc, env_selects_path);
     suite_add_tcase(s, tc);
     return s;
 }

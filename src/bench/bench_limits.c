@@ -5,6 +5,7 @@
 
 #include "bench_attention.h"
 #include "bench_elementwise.h"
+#include "bench_gemm.h"
 #include "bench_linear.h"
 #include "bench_norm.h"
 #include "bench_optim.h"
@@ -57,7 +58,7 @@ clf_status clf_bench_limits(clf_bench *b) {
         double flops = 2.0 * (double)nn * (double)x.n;
         b->gemm_gflops = flops / (ms * 1e-3) / 1e9;
         snprintf(shape, sizeof shape, "%zux%zux%zu", x.n, x.n, x.n);
-        st = clf_bench_add(b, "sgemm (CLBlast)", shape, ms, 0, flops, 0);
+        st = clf_bench_add(b, "sgemm (clf_gemm)", shape, ms, 0, flops, 0);
     }
     clf_buffer_release(b->dev, x.a);
     clf_buffer_release(b->dev, x.b);
@@ -72,6 +73,7 @@ clf_status clf_bench_all(clf_bench *b, const char *only) {
     } families[] = {
         {"linear", clf_bench_linear},       {"attention", clf_bench_attention}, {"norm", clf_bench_norm},
         {"elementwise", clf_bench_elementwise}, {"optim", clf_bench_optim},
+        {"gemm", clf_bench_gemm},
     };
     clf_status st = clf_bench_limits(b);
     for (size_t i = 0; st == CLF_OK && i < sizeof families / sizeof families[0]; i++) {
