@@ -1,8 +1,9 @@
-/* Fused multi-head attention (FlashAttention style): one work-item per query (or key) row of one
- * head, tiles of the other side staged in local memory, online softmax; the tq x tk scores never
- * reach global memory. Forward saves the row log-sum-exp, backward recomputes P from it.
- * Work-groups are (WG rows, one (batch, head) pair); DH is the head size, fixed per build so the
- * private row arrays have a known size. Launchers: src/ops/attention.c. */
+/* Fused multi-head attention (FlashAttention style), online softmax; the tq x tk scores never
+ * reach global memory. Forward saves the row log-sum-exp, backward recomputes P from it. Two
+ * families with one contract, in one program: for GPUs (first half) one work-item per query (or
+ * key) row of one head, tiles of the other side staged in local memory, work-groups of (WG rows,
+ * one (batch, head) pair); for CPUs (second half, *_cpu) register tiles. DH is the head size,
+ * fixed per build so the private arrays have a known size. Launchers: src/ops/attention.c. */
 #include "common.cl"
 
 #ifndef DH
@@ -199,3 +200,373 @@ attention_bwd_dkdv(__global float *dk, __global float *dv, __global const float 
         dv[row + c] += dva[c];
     }
 }
+
+/* Only CPU devices build the tiled kernels: their private arrays would spill on a GPU. */
+#ifdef CLF_CPU
+
+/* ======== Register-tiled kernels for CPU devices (PoCL) ========
+ * Each work-item computes one tile with explicit float16 vectors and no local memory: PoCL runs a
+ * work-group's work-items one after another, so the vector types are what reach the SIMD units.
+ * Forward and dq: a work-item owns 16 query rows, one float16 lane per row, and walks the keys in
+ * blocks of KB; every product is "broadcast one K or V element, FMA into a row vector", and the
+ * online softmax is lane-wise arithmetic. dk/dv: a work-item owns KW = 64 keys in four float16
+ * vectors (lane t of vector u is key 4t + u, so that one Philox call per query row yields the
+ * dropout words of all 64 keys in place) and walks the queries in blocks of 16. Every reduction
+ * has a fixed order. */
+
+/* PoCL may leave a plain inline function out of line, and a call taking private arrays keeps
+ * them in memory. */
+#define INLINE __attribute__((always_inline)) inline
+#define RT 16 /* query rows per tile (lanes) */
+#define KB 32 /* keys per block in the row-tiled kernels, two halves of KH */
+#define KH 16
+#define KW 64 /* keys per work-item in attention_bwd_dkdv_cpu */
+#define CH (DH < 16 ? DH : 16) /* head-size columns per accumulator chunk */
+#define LANES ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+
+/* Philox4x32-10 on 16 counters at once, lane-wise twin of philox4x32_10 (common.cl). The high
+ * words come from 64-bit products, which compile to 32 x 32 -> 64 multiplies (PoCL's mul_hi is
+ * built from 16-bit pieces); the low words from a plain 32-bit multiply. */
+INLINE void philox16(uint16 *w, uint16 c0, uint site, uint step, uint k0, uint k1) {
+    uint16 x0 = c0, x1 = (uint16)(site), x2 = (uint16)(step), x3 = (uint16)(0u);
+#pragma unroll
+    for (int r = 0; r < 10; r++) {
+        const uint16 h0 = convert_uint16((convert_ulong16(x0) * (ulong)PHILOX_M0) >> 32);
+        const uint16 h1 = convert_uint16((convert_ulong16(x2) * (ulong)PHILOX_M1) >> 32);
+        const uint16 l0 = x0 * PHILOX_M0, l1 = x2 * PHILOX_M1;
+        x0 = h1 ^ x1 ^ k0;
+        x1 = l1;
+        x2 = h0 ^ x3 ^ k1;
+        x3 = l0;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+    w[0] = x0;
+    w[1] = x1;
+    w[2] = x2;
+    w[3] = x3;
+}
+
+INLINE float16 keep_factor(uint16 word, DROP_PARAMS) {
+    return select((float16)(0.0f), (float16)(drop_scale), (word >> 8) >= drop_threshold);
+}
+
+/* Dropout factors (DROP_FACTOR's values) of the 16 elements with indices e, lane-wise. */
+INLINE float16 drop16(uint16 e, DROP_PARAMS) {
+    uint16 w[4];
+    philox16(w, e >> 2, drop_site, drop_step, seed_lo, seed_hi);
+    const uint16 sel = e & 3u;
+    return keep_factor(sel == 0u ? w[0] : sel == 1u ? w[1] : sel == 2u ? w[2] : w[3], DROP_ARGS);
+}
+
+/* Factors of elements e + u, u = 0..3, into f[u]. When every lane of e is a multiple of 4, the four
+ * are the words of one Philox block: one call instead of four. */
+INLINE void drop16x4(float16 *f, uint16 e, int aligned, DROP_PARAMS) {
+    if (aligned) {
+        uint16 w[4];
+        philox16(w, e >> 2, drop_site, drop_step, seed_lo, seed_hi);
+        for (int u = 0; u < 4; u++) f[u] = keep_factor(w[u], DROP_ARGS);
+    } else {
+        for (int u = 0; u < 4; u++) f[u] = drop16(e + (uint)u, DROP_ARGS);
+    }
+}
+
+/* The 16 rows from i0 of one head of x (row stride d, n rows), transposed: t[c] holds column c of
+ * each row, rows past n as zero. */
+INLINE void load_rows_t(float16 *t, __global const float *x, int i0, int n, int d) {
+    float *tf = (float *)t;
+    for (int r = 0; r < RT; r++)
+        for (int c = 0; c < DH; c++) tf[c * RT + r] = i0 + r < n ? x[(size_t)(i0 + r) * d + c] : 0.0f;
+}
+
+/* dst [DH] = src [DH] if on, else zeros; src is readable either way. */
+INLINE void copy_row(float *dst, __global const float *src, int on) {
+#if DH % 16 == 0
+    for (int c = 0; c < DH / 16; c++) ((float16 *)dst)[c] = on ? vload16(c, src) : (float16)(0.0f);
+#else
+    for (int c = 0; c < DH; c++) dst[c] = on ? src[c] : 0.0f;
+#endif
+}
+
+/* Keys [j0, j0 + KB) of one head of k and v into kb, vb [KB][DH]; a key out of range or masked
+ * becomes a zero row and on[jj] = 0, so that it contributes exactly nothing. */
+INLINE void stage_block(float *kb, float *vb, int *on, __global const float *k, __global const float *v,
+                        __global const int *mb, int j0, int tk, int d) {
+    for (int jj = 0; jj < KB; jj++) {
+        const int j = j0 + jj;
+        const size_t row = (size_t)min(j, tk - 1) * d;
+        on[jj] = key_on(mb, j, tk);
+        copy_row(kb + jj * DH, k + row, on[jj]);
+        copy_row(vb + jj * DH, v + row, on[jj]);
+    }
+}
+
+/* s[jj] = sum_c x[jj][c] * yt[c] for the KB keys of a block: x [KB][DH] (kb or vb), yt a transposed
+ * row tile. KH accumulators at a time, c in order. */
+INLINE void block_dots(float16 *s, const float *x, const float16 *yt) {
+    for (int h = 0; h < KB; h += KH) {
+        float16 a[KH];
+#pragma unroll
+        for (int jj = 0; jj < KH; jj++) a[jj] = (float16)(0.0f);
+        for (int c = 0; c < DH; c++) {
+            const float16 y = yt[c];
+#pragma unroll
+            for (int jj = 0; jj < KH; jj++) a[jj] = fma((float16)(x[(h + jj) * DH + c]), y, a[jj]);
+        }
+#pragma unroll
+        for (int jj = 0; jj < KH; jj++) s[h + jj] = a[jj];
+    }
+}
+
+/* acct[c] = acct[c] * alpha + sum_jj x[jj][c] * w[jj]: acct a transposed row tile, in chunks of CH
+ * columns held in registers; keys in order. */
+INLINE void block_update(float16 *acct, float16 alpha, const float *x, const float16 *w) {
+    for (int c0 = 0; c0 < DH; c0 += CH) {
+        float16 a[CH];
+#pragma unroll
+        for (int cc = 0; cc < CH; cc++) a[cc] = c0 + cc < DH ? acct[c0 + cc] * alpha : (float16)(0.0f);
+        for (int jj = 0; jj < KB; jj++) {
+            const float16 wj = w[jj];
+#pragma unroll
+            for (int cc = 0; cc < CH; cc++)
+                a[cc] = fma((float16)(x[jj * DH + (c0 + cc < DH ? c0 + cc : 0)]), wj, a[cc]);
+        }
+#pragma unroll
+        for (int cc = 0; cc < CH; cc++)
+            if (c0 + cc < DH) acct[c0 + cc] = a[cc];
+    }
+}
+
+/* Scaled scores of a block with the masks applied: masked or out-of-range keys and (causal) keys
+ * after the row are -inf. rows: the tile's row indices. */
+INLINE void block_scores(float16 *s, const int *on, int j0, int16 rows, int causal, float scale) {
+#pragma unroll
+    for (int jj = 0; jj < KB; jj++) {
+        float16 x = on[jj] ? s[jj] * scale : (float16)(-INFINITY);
+        if (causal) x = select(x, (float16)(-INFINITY), (int16)(j0 + jj) > rows);
+        s[jj] = x;
+    }
+}
+
+/* w[jj] *= the dropout factor of element e + jj, lane-wise. */
+INLINE void block_dropout(float16 *w, uint16 e, int aligned, DROP_PARAMS) {
+    for (int jj = 0; jj < KB; jj += 4) {
+        float16 f[4];
+        drop16x4(f, e + (uint)jj, aligned, DROP_ARGS);
+#pragma unroll
+        for (int u = 0; u < 4; u++) w[jj + u] *= f[u];
+    }
+}
+
+/* As attention_fwd, tiles of 16 query rows. Global (ceil(tq / 16), b * H), work-groups of 1. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+attention_fwd_cpu(__global float *o, __global float *lse, __global const float *q, __global const float *k,
+                  __global const float *v, __global const int *kmask, int heads, int tq, int tk, int causal,
+                  float scale, DROP_PARAMS) {
+    const int i0 = get_global_id(0) * RT, bh = get_global_id(1);
+    if (i0 >= tq) return;
+    const int b = bh / heads, h = bh - b * heads, d = heads * DH;
+    const size_t qoff = (size_t)b * tq * d + h * DH, koff = (size_t)b * tk * d + h * DH;
+    __global const int *mb = kmask ? kmask + (size_t)b * tk : 0;
+    float16 qt[DH], ot[DH], kbv[KB * DH / 16], vbv[KB * DH / 16];
+    float *kb = (float *)kbv, *vb = (float *)vbv;
+    int on[KB];
+    load_rows_t(qt, q + qoff, i0, tq, d);
+    for (int c = 0; c < DH; c++) ot[c] = (float16)(0.0f);
+    const int16 rows = i0 + LANES;
+    /* element index of (row, key 0) for dropout, as attention_fwd computes it (uint arithmetic) */
+    const uint16 e0 = ((uint)bh * (uint)tq + convert_uint16(rows)) * (uint)tk;
+    const int aligned = (tk & 3) == 0;
+    float16 m = (float16)(-INFINITY), l = (float16)(0.0f);
+    const int kend = causal ? min(tk, i0 + RT) : tk;
+    for (int j0 = 0; j0 < kend; j0 += KB) {
+        stage_block(kb, vb, on, k + koff, v + koff, mb, j0, tk, d);
+        float16 s[KB];
+        block_dots(s, kb, qt);
+        block_scores(s, on, j0, rows, causal, scale);
+        float16 mx = m;
+        for (int jj = 0; jj < KB; jj++) mx = fmax(mx, s[jj]);
+        const float16 ms = select(mx, (float16)(0.0f), isinf(mx)); /* no finite score yet: exp(-inf) = 0 */
+        const float16 alpha = exp(m - ms);
+        float16 sum = (float16)(0.0f);
+        for (int jj = 0; jj < KB; jj++) {
+            s[jj] = exp(s[jj] - ms);
+            sum += s[jj];
+        }
+        l = l * alpha + sum;
+        m = mx;
+        if (drop_threshold) block_dropout(s, e0 + (uint)j0, aligned, DROP_ARGS);
+        block_update(ot, alpha, vb, s);
+    }
+    const float16 lse_v = select(m + log(l), (float16)(-INFINITY), l <= 0.0f);
+    const float *otf = (const float *)ot, *lsef = (const float *)&lse_v, *lf = (const float *)&l;
+    const int nr = min(RT, tq - i0);
+    for (int r = 0; r < nr; r++) {
+        __global float *orow = o + qoff + (size_t)(i0 + r) * d;
+        for (int c = 0; c < DH; c++) orow[c] = lf[r] > 0.0f ? otf[c * RT + r] / lf[r] : 0.0f;
+        lse[(size_t)bh * tq + i0 + r] = lsef[r];
+    }
+}
+
+/* As attention_bwd_dq, tiles of 16 query rows. Global (ceil(tq / 16), b * H), work-groups of 1. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+attention_bwd_dq_cpu(__global float *dq, __global const float *dout, __global const float *q,
+                     __global const float *k, __global const float *v, __global const float *lse,
+                     __global const float *dd, __global const int *kmask, int heads, int tq, int tk, int causal,
+                     float scale, DROP_PARAMS) {
+    const int i0 = get_global_id(0) * RT, bh = get_global_id(1);
+    if (i0 >= tq) return;
+    const int b = bh / heads, h = bh - b * heads, d = heads * DH;
+    const size_t qoff = (size_t)b * tq * d + h * DH, koff = (size_t)b * tk * d + h * DH;
+    __global const int *mb = kmask ? kmask + (size_t)b * tk : 0;
+    float16 qt[DH], dot[DH], dqt[DH], kbv[KB * DH / 16], vbv[KB * DH / 16];
+    float *kb = (float *)kbv, *vb = (float *)vbv;
+    int on[KB];
+    load_rows_t(qt, q + qoff, i0, tq, d);
+    load_rows_t(dot, dout + qoff, i0, tq, d);
+    for (int c = 0; c < DH; c++) dqt[c] = (float16)(0.0f);
+    /* the saved lse, +inf for a row with no attendable key or past tq (so exp(s - lse) is 0); D */
+    float lsef[RT], df[RT];
+    for (int r = 0; r < RT; r++) {
+        const float x = i0 + r < tq ? lse[(size_t)bh * tq + i0 + r] : INFINITY;
+        lsef[r] = x == -INFINITY ? INFINITY : x;
+        df[r] = i0 + r < tq ? dd[(size_t)bh * tq + i0 + r] : 0.0f;
+    }
+    const float16 lsev = vload16(0, lsef), dv = vload16(0, df);
+    const int16 rows = i0 + LANES;
+    const uint16 e0 = ((uint)bh * (uint)tq + convert_uint16(rows)) * (uint)tk;
+    const int aligned = (tk & 3) == 0;
+    const int kend = causal ? min(tk, i0 + RT) : tk;
+    for (int j0 = 0; j0 < kend; j0 += KB) {
+        stage_block(kb, vb, on, k + koff, v + koff, mb, j0, tk, d);
+        float16 s[KB], dp[KB];
+        block_dots(s, kb, qt);
+        block_scores(s, on, j0, rows, causal, scale);
+        block_dots(dp, vb, dot);
+        if (drop_threshold) block_dropout(dp, e0 + (uint)j0, aligned, DROP_ARGS);
+        for (int jj = 0; jj < KB; jj++) s[jj] = exp(s[jj] - lsev) * (dp[jj] - dv); /* dS */
+        block_update(dqt, (float16)(1.0f), kb, s);
+    }
+    const float *dqf = (const float *)dqt;
+    const int nr = min(RT, tq - i0);
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < DH; c++) dq[qoff + (size_t)(i0 + r) * d + c] += scale * dqf[c * RT + r];
+}
+
+/* x[r][u] = sum_c y[row r][c] * t[c][u] for the 16 rows from i0 of y (row stride d, clamped to n
+ * rows: the caller zeroes what rows past n give); t a key tile [DH][4]. Sub-tiles of 4 rows. */
+INLINE void rows_by_keys(float16 *x, __global const float *y, int i0, int n, int d, const float16 *t) {
+    for (int r0 = 0; r0 < RT; r0 += 4) {
+        __global const float *yr[4];
+        for (int rr = 0; rr < 4; rr++) yr[rr] = y + (size_t)min(i0 + r0 + rr, n - 1) * d;
+        float16 a[16];
+#pragma unroll
+        for (int e = 0; e < 16; e++) a[e] = (float16)(0.0f);
+        for (int c = 0; c < DH; c++) {
+#pragma unroll
+            for (int rr = 0; rr < 4; rr++) {
+                const float16 yb = (float16)(yr[rr][c]);
+#pragma unroll
+                for (int u = 0; u < 4; u++) a[rr * 4 + u] = fma(yb, t[c * 4 + u], a[rr * 4 + u]);
+            }
+        }
+#pragma unroll
+        for (int e = 0; e < 16; e++) x[r0 * 4 + e] = a[e];
+    }
+}
+
+/* t[c][u] += sum_r y[row r][c] * w[r][u] over the 16 rows from i0 (clamped as above; w is zero for
+ * them): chunks of 4 columns x 4 vectors in registers, rows in order. */
+INLINE void keys_update(float16 *t, __global const float *y, int i0, int n, int d, const float16 *w) {
+    for (int c0 = 0; c0 < DH; c0 += 4) {
+        float16 a[16];
+#pragma unroll
+        for (int e = 0; e < 16; e++) a[e] = c0 + e / 4 < DH ? t[c0 * 4 + e] : (float16)(0.0f);
+        for (int r = 0; r < RT; r++) {
+            __global const float *yr = y + (size_t)min(i0 + r, n - 1) * d;
+#pragma unroll
+            for (int cc = 0; cc < 4; cc++) {
+                const float16 yb = (float16)(yr[c0 + cc < DH ? c0 + cc : 0]);
+#pragma unroll
+                for (int u = 0; u < 4; u++) a[cc * 4 + u] = fma(yb, w[r * 4 + u], a[cc * 4 + u]);
+            }
+        }
+#pragma unroll
+        for (int e = 0; e < 16; e++)
+            if (c0 + e / 4 < DH) t[c0 * 4 + e] = a[e];
+    }
+}
+
+/* As attention_bwd_dkdv, KW = 64 keys per work-item. Global (ceil(tk / KW), b * H), work-groups of 1. */
+__kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
+attention_bwd_dkdv_cpu(__global float *dk, __global float *dv, __global const float *dout,
+                       __global const float *q, __global const float *k, __global const float *v,
+                       __global const float *lse, __global const float *dd, __global const int *kmask, int heads,
+                       int tq, int tk, int causal, float scale, DROP_PARAMS) {
+    const int j0 = get_global_id(0) * KW, bh = get_global_id(1);
+    if (j0 >= tk) return;
+    const int b = bh / heads, h = bh - b * heads, d = heads * DH;
+    const size_t qoff = (size_t)b * tq * d + h * DH, koff = (size_t)b * tk * d + h * DH;
+    __global const int *mb = kmask ? kmask + (size_t)b * tk : 0;
+    /* key tiles [DH][4] of float16: lane t of element (c, u) is column c of key j0 + 4t + u */
+    float16 kt[DH * 4], vt[DH * 4], dkt[DH * 4], dvt[DH * 4], sb[RT * 4], pb[RT * 4];
+    float *ktf = (float *)kt, *vtf = (float *)vt;
+    int onl[KW];
+    for (int e = 0; e < KW; e++) { /* e = 16 u + t */
+        const int j = j0 + 4 * (e % 16) + e / 16;
+        onl[e] = key_on(mb, j, tk);
+        for (int c = 0; c < DH; c++) {
+            ktf[c * KW + e] = onl[e] ? k[koff + (size_t)j * d + c] : 0.0f;
+            vtf[c * KW + e] = onl[e] ? v[koff + (size_t)j * d + c] : 0.0f;
+        }
+    }
+    for (int e = 0; e < DH * 4; e++) dkt[e] = dvt[e] = (float16)(0.0f);
+    int16 keyon[4], key[4]; /* lane attendable, key index */
+    for (int u = 0; u < 4; u++) {
+        keyon[u] = vload16(u, onl) != 0;
+        key[u] = j0 + 4 * LANES + u;
+    }
+    __global const float *lse_h = lse + (size_t)bh * tq, *dd_h = dd + (size_t)bh * tq;
+    const int aligned = (tk & 3) == 0; /* then every row's element index of key j0 is a multiple of 4 */
+    for (int i0 = causal ? j0 : 0; i0 < tq; i0 += RT) { /* causal: earlier queries see none of these keys */
+        rows_by_keys(sb, q + qoff, i0, tq, d, kt);    /* scores */
+        rows_by_keys(pb, dout + qoff, i0, tq, d, vt); /* dP */
+        for (int r = 0; r < RT; r++) {
+            const int i = i0 + r;
+            float lse_i = i < tq ? lse_h[i] : INFINITY;
+            lse_i = lse_i == -INFINITY ? INFINITY : lse_i; /* no attendable key: P = 0 */
+            const float d_i = i < tq ? dd_h[i] : 0.0f;
+            const uint e = ((uint)bh * (uint)tq + (uint)i) * (uint)tk + (uint)j0;
+            float16 f[4] = {(float16)(1.0f), (float16)(1.0f), (float16)(1.0f), (float16)(1.0f)};
+            if (drop_threshold) {
+                if (aligned) {
+                    uint16 w[4];
+                    philox16(w, (e >> 2) + convert_uint16(LANES), drop_site, drop_step, seed_lo, seed_hi);
+                    for (int u = 0; u < 4; u++) f[u] = keep_factor(w[u], DROP_ARGS);
+                } else {
+                    for (int u = 0; u < 4; u++) f[u] = drop16(e + convert_uint16(4 * LANES + u), DROP_ARGS);
+                }
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++) {
+                const int16 live = keyon[u] & (causal ? key[u] <= i : (int16)(-1));
+                const float16 p = select((float16)(0.0f), exp(sb[r * 4 + u] * scale - lse_i), live);
+                sb[r * 4 + u] = p * (pb[r * 4 + u] * f[u] - d_i); /* dS */
+                pb[r * 4 + u] = p * f[u];                         /* dropped P */
+            }
+        }
+        keys_update(dvt, dout + qoff, i0, tq, d, pb);
+        keys_update(dkt, q + qoff, i0, tq, d, sb);
+    }
+    const float *dkf = (const float *)dkt, *dvf = (const float *)dvt;
+    for (int e = 0; e < KW; e++) {
+        const int j = j0 + 4 * (e % 16) + e / 16;
+        if (j >= tk) continue;
+        for (int c = 0; c < DH; c++) {
+            dk[koff + (size_t)j * d + c] += scale * dkf[c * KW + e];
+            dv[koff + (size_t)j * d + c] += dvf[c * KW + e];
+        }
+    }
+}
+
+#endif /* CLF_CPU */

@@ -1,4 +1,5 @@
-/* Attention, both paths: fused (cl/attention.cl) and materialized (GEMM + cl/softmax.cl), forward and
+/* Attention, both paths: fused (cl/attention.cl, both kernel families: register tiles and work-groups,
+ * each forced on whatever device runs the test) and materialized (GEMM + cl/softmax.cl), forward and
  * backward against the float64 reference, against each other for every mask combination, the
  * all-masked row, determinism and argument checks; the reference backward against finite differences. */
 #include <math.h>
@@ -28,6 +29,10 @@ typedef struct problem {
     double *o_ref, *lse_ref, *p_ref, *dq_ref, *dk_ref, *dv_ref;
     char name[160];
 } problem;
+
+/* The three ways to compute attention. */
+enum path { PATH_MATMUL, PATH_TILES, PATH_GROUPS };
+static const char *const path_names[] = {"materialized", "fused tiles", "fused groups"};
 
 /* What one path produced: forward outputs and the backward contributions (result minus prefill). */
 typedef struct result {
@@ -107,7 +112,9 @@ static float *contribution(const float *got, const float *prefill, size_t n) {
 }
 
 /* Run one path forward and backward: outputs poisoned with NaN, gradients pre-filled with random values. */
-static void run_path(const problem *pb, int fused, result *r) {
+static void run_path(const problem *pb, enum path path, result *r) {
+    const int fused = path != PATH_MATMUL;
+    const clf_attention_kernels kern = path == PATH_TILES ? CLF_ATTENTION_TILES : CLF_ATTENTION_GROUPS;
     clf_device *dev = harness_device();
     const clf_attention_shape *s = &pb->s;
     cl_mem q = harness_upload(pb->q, pb->nq), k = harness_upload(pb->k, pb->nk), v = harness_upload(pb->v, pb->nk);
@@ -119,8 +126,8 @@ static void run_path(const problem *pb, int fused, result *r) {
     cl_mem dq = harness_upload(pb->pq, pb->nq), dk = harness_upload(pb->pk, pb->nk);
     cl_mem dv = harness_upload(pb->pv, pb->nk);
     if (fused) {
-        CLF_CK(clf_attention_fwd(dev, o, saved, q, k, v, km, s, pb->dp));
-        CLF_CK(clf_attention_bwd(dev, dq, dk, dv, dout, q, k, v, o, saved, km, ws, s, pb->dp));
+        CLF_CK(clf_attention_fwd_using(dev, kern, o, saved, q, k, v, km, s, pb->dp));
+        CLF_CK(clf_attention_bwd_using(dev, kern, dq, dk, dv, dout, q, k, v, o, saved, km, ws, s, pb->dp));
     } else {
         CLF_CK(clf_attention_matmul_fwd(dev, o, saved, q, k, v, km, ws, s, pb->dp));
         CLF_CK(clf_attention_matmul_bwd(dev, dq, dk, dv, dout, q, k, v, saved, km, ws, s, pb->dp));
@@ -165,9 +172,12 @@ static void expect_vs_ref(const problem *pb, const char *path, const result *r, 
     expect(pb, path, "dv", r->dv_c, pb->dv_ref, pb->nk, 1e-5);
 }
 
-static void expect_same(const problem *pb, const char *what, const float *fused, const float *mat, size_t n) {
+static void expect_same(const problem *pb, const char *path, const char *what, const float *fused, const float *mat,
+                        size_t n) {
     double *m = harness_to_double(mat, n);
-    expect(pb, "fused vs materialized", what, fused, m, n, 1e-5);
+    char label[64];
+    snprintf(label, sizeof label, "%s vs materialized", path);
+    expect(pb, label, what, fused, m, n, 1e-5);
     free(m);
 }
 
@@ -196,31 +206,29 @@ static void expect_empty_row(const problem *pb, const result *r, int fused) {
         for (size_t i = 0; i < (size_t)s->heads * s->tq * s->tk; i++) ck_assert(r->saved[i] == 0.0f);
 }
 
-/* Both paths against the reference and against each other. */
+/* Every path against the reference, the fused ones against the materialized one. */
 static void check_problem(problem *pb) {
-    result f, m;
-    run_path(pb, 1, &f);
-    run_path(pb, 0, &m);
-    expect_vs_ref(pb, "fused", &f, 1);
-    expect_vs_ref(pb, "materialized", &m, 0);
-    expect_same(pb, "o", f.o, m.o, pb->nq);
-    expect_same(pb, "dq", f.dq_c, m.dq_c, pb->nq);
-    expect_same(pb, "dk", f.dk_c, m.dk_c, pb->nk);
-    expect_same(pb, "dv", f.dv_c, m.dv_c, pb->nk);
-    const result *both[] = {&f, &m};
-    for (int i = 0; i < 2; i++) {
-        expect_finite(pb, "o", both[i]->o, pb->nq);
-        expect_finite(pb, "dq", both[i]->dq, pb->nq);
-        expect_finite(pb, "dk", both[i]->dk, pb->nk);
-        expect_finite(pb, "dv", both[i]->dv, pb->nk);
-        if (pb->mask == MASK_PAD_EMPTY) expect_empty_row(pb, both[i], i == 0);
+    result r[3];
+    for (int p = 0; p < 3; p++) {
+        run_path(pb, (enum path)p, &r[p]);
+        expect_vs_ref(pb, path_names[p], &r[p], p != PATH_MATMUL);
+        expect_finite(pb, "o", r[p].o, pb->nq);
+        expect_finite(pb, "dq", r[p].dq, pb->nq);
+        expect_finite(pb, "dk", r[p].dk, pb->nk);
+        expect_finite(pb, "dv", r[p].dv, pb->nk);
+        if (pb->mask == MASK_PAD_EMPTY) expect_empty_row(pb, &r[p], p != PATH_MATMUL);
     }
-    expect_finite(pb, "p", m.saved, pb->np);
-    result_free(&f);
-    result_free(&m);
+    expect_finite(pb, "p", r[PATH_MATMUL].saved, pb->np);
+    for (int p = PATH_TILES; p <= PATH_GROUPS; p++) {
+        expect_same(pb, path_names[p], "o", r[p].o, r[PATH_MATMUL].o, pb->nq);
+        expect_same(pb, path_names[p], "dq", r[p].dq_c, r[PATH_MATMUL].dq_c, pb->nq);
+        expect_same(pb, path_names[p], "dk", r[p].dk_c, r[PATH_MATMUL].dk_c, pb->nk);
+        expect_same(pb, path_names[p], "dv", r[p].dv_c, r[PATH_MATMUL].dv_c, pb->nk);
+    }
+    for (int p = 0; p < 3; p++) result_free(&r[p]);
 }
 
-/* Head sizes 1, 33, 128 (and 16 below): each is a kernel build, so few, but odd ones. */
+/* Head sizes 1, 33, 128 (8, 64 and 16 below): each is a kernel build, so few, but odd ones. */
 START_TEST(awkward_shapes_match_reference) {
     static const int shapes[][6] = {
         /* batch, heads, tq, tk, dh, causal */
@@ -231,6 +239,25 @@ START_TEST(awkward_shapes_match_reference) {
         const int *x = shapes[i];
         problem pb;
         problem_make(&pb, x[0], x[1], x[2], x[3], x[4], x[5], i == 0 ? MASK_NONE : MASK_PAD, i % 2 ? 0.1f : -1.0f);
+        check_problem(&pb);
+        problem_free(&pb);
+    }
+}
+END_TEST
+
+/* The edges of the register tiles (16 query rows and 32-key blocks in forward and dq, 64 keys in
+ * dk/dv): one row, tails of every tile, head sizes 8 and 64, and both dropout paths (tk a multiple
+ * of 4 takes one Philox call per four keys, other tk one per key). */
+START_TEST(tile_edges_match_reference) {
+    static const int shapes[][6] = {
+        /* batch, heads, tq, tk, dh, causal */
+        {3, 2, 7, 7, 8, 1},    {1, 1, 1, 33, 64, 0},   {1, 2, 257, 257, 64, 0},
+        {2, 1, 100, 68, 64, 0}, {1, 2, 64, 64, 64, 1}, {1, 1, 40, 40, 128, 1},
+    };
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *x = shapes[i];
+        problem pb;
+        problem_make(&pb, x[0], x[1], x[2], x[3], x[4], x[5], i == 1 ? MASK_NONE : MASK_PAD, i == 0 ? 0.2f : 0.1f);
         check_problem(&pb);
         problem_free(&pb);
     }
@@ -255,10 +282,11 @@ END_TEST
 START_TEST(deterministic) {
     problem pb;
     problem_make(&pb, 2, 2, 45, 45, 16, 1, MASK_PAD, 0.1f);
-    for (int fused = 0; fused < 2; fused++) {
+    for (int path = 0; path < 3; path++) {
+        const int fused = path != PATH_MATMUL;
         result a, b;
-        run_path(&pb, fused, &a);
-        run_path(&pb, fused, &b);
+        run_path(&pb, (enum path)path, &a);
+        run_path(&pb, (enum path)path, &b);
         ck_assert(memcmp(a.o, b.o, pb.nq * sizeof(float)) == 0);
         ck_assert(memcmp(a.saved, b.saved, (fused ? pb.nl : pb.np) * sizeof(float)) == 0);
         ck_assert(memcmp(a.dq, b.dq, pb.nq * sizeof(float)) == 0);
@@ -359,6 +387,12 @@ START_TEST(invalid_arguments) {
     ck_assert_int_eq(clf_attention_matmul_fwd(dev, m, m, m, m, m, NULL, NULL, &ok, NULL), CLF_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(clf_errmsg(), "workspace"));
     ck_assert_int_eq(clf_attention_fwd(NULL, m, m, m, m, m, NULL, &ok, NULL), CLF_ERR_INVALID_ARG);
+    ck_assert_int_eq(clf_attention_fwd_using(dev, (clf_attention_kernels)7, m, m, m, m, m, NULL, &ok, NULL),
+                     CLF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(clf_errmsg(), "kernel family"));
+    ck_assert_int_eq(clf_attention_bwd_using(dev, (clf_attention_kernels)-1, m, m, m, m, m, m, m, m, m, NULL, m, &ok,
+                                             NULL),
+                     CLF_ERR_INVALID_ARG);
     harness_release(m);
 }
 END_TEST
@@ -370,6 +404,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, invalid_arguments);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, awkward_shapes_match_reference);
+    tcase_add_test(tc, tile_edges_match_reference);
     tcase_add_test(tc, every_mask_combination);
     tcase_add_test(tc, deterministic);
     suite_add_tcase(s, tc);

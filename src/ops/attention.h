@@ -2,8 +2,9 @@
  * Head h owns columns [h*dh, (h+1)*dh) of d = heads * dh; S = Q_h K_h^T / sqrt(dh), masked keys
  * are -inf, P = softmax(S) over keys (a row with every key masked is all zero), dropout on P,
  * O = P_dropped V. Two paths with one contract:
- *   fused (cl/attention.cl): tiles of K and V in local memory, online softmax, never writes the
- *     tq x tk scores; saves the row log-sum-exp and recomputes P from it in backward;
+ *   fused (cl/attention.cl): online softmax over blocks of keys, never writes the tq x tk scores;
+ *     saves the row log-sum-exp and recomputes P from it in backward. Two kernel families with
+ *     the same results: register tiles for CPUs and local-memory tiles for GPUs;
  *   materialized (cl/softmax.cl + GEMMs): scores and probabilities in memory, O(tq * tk) per head. */
 #ifndef CLFORMER_OPS_ATTENTION_H
 #define CLFORMER_OPS_ATTENTION_H
@@ -12,6 +13,13 @@
 
 #include "clformer/device.h"
 #include "ops/elementwise.h" /* clf_dropout, clf_dropout_args */
+
+/* Kernel family of the fused path: chosen per device unless forced (tests run both on any device). */
+typedef enum clf_attention_kernels {
+    CLF_ATTENTION_AUTO = 0, /* register tiles on CPU devices, work-groups elsewhere */
+    CLF_ATTENTION_TILES,    /* a tile of rows or keys per work-item in float16 registers (CPUs) */
+    CLF_ATTENTION_GROUPS    /* a row per work-item, tiles staged in local memory (GPUs) */
+} clf_attention_kernels;
 
 typedef struct clf_attention_shape {
     int batch, heads, tq, tk, dh;
@@ -31,6 +39,13 @@ clf_status clf_attention_fwd(clf_device *dev, cl_mem o, cl_mem lse, cl_mem q, cl
 clf_status clf_attention_bwd(clf_device *dev, cl_mem dq, cl_mem dk, cl_mem dv, cl_mem dout, cl_mem q, cl_mem k,
                              cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask, cl_mem workspace,
                              const clf_attention_shape *s, const clf_dropout *drop);
+/* The same with the kernel family given (CLF_ATTENTION_AUTO: as above); tests run both anywhere. */
+clf_status clf_attention_fwd_using(clf_device *dev, clf_attention_kernels kernels, cl_mem o, cl_mem lse, cl_mem q,
+                                   cl_mem k, cl_mem v, cl_mem kmask, const clf_attention_shape *s,
+                                   const clf_dropout *drop);
+clf_status clf_attention_bwd_using(clf_device *dev, clf_attention_kernels kernels, cl_mem dq, cl_mem dk, cl_mem dv,
+                                   cl_mem dout, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask,
+                                   cl_mem workspace, const clf_attention_shape *s, const clf_dropout *drop);
 
 /* Materialized path: p [b, heads, tq, tk] holds the (undropped) probabilities for backward;
  * workspace per clf_attention_matmul_workspace_floats. Same accumulate semantics. */
