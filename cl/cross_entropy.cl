@@ -3,119 +3,166 @@
 #include "common.cl"
 
 #ifndef WG
-#define WG 256 /* work-items per row; a power of two (1 is right for CPUs) */
+#define WG 1 /* work-items per row; a power of two (1 on CPUs, 64 or 256 on GPUs) */
+#endif
+#ifndef ROWS
+#define ROWS 1 /* rows a work-group takes in turn: fewer, fuller groups where a group costs more than a row */
+#endif
+#ifndef VW
+#define VW 4 /* vector width of the row walk: 4, 8 or 16 (16 on CPUs with 512-bit vectors) */
 #endif
 
-/* Fold (m2, s2) into (m, s), where s is sum exp(x - m) over the elements seen. An empty side has
- * s == 0 and m == -INFINITY and must not turn the other into NaN. */
-inline void ce_combine(float *m, float *s, float m2, float s2) {
-    if (s2 == 0.0f) return;
-    if (*s == 0.0f) {
-        *m = m2;
-        *s = s2;
-        return;
-    }
-    float mn = fmax(*m, m2);
-    *s = *s * exp(*m - mn) + s2 * exp(m2 - mn);
-    *m = mn;
+#define CE_CAT_(a, b) a##b
+#define CE_CAT(a, b) CE_CAT_(a, b)
+#define floatv CE_CAT(float, VW)
+#define intv CE_CAT(int, VW)
+#define vloadv CE_CAT(vload, VW)
+#define vstorev CE_CAT(vstore, VW)
+#define as_intv CE_CAT(as_int, VW)
+#define as_floatv CE_CAT(as_float, VW)
+
+/* exp(x) for x <= 0 (NaN stays NaN, -inf and anything below -87 give 0, i.e. results under 2^-125
+ * flush to zero), within about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in two parts, the
+ * first exact in few bits so n * C1 is exact), exp(r) by Cephes' degree-7 polynomial, then 2^n built
+ * in the exponent bits. The library exp of some drivers (PoCL's among them) is several times slower
+ * and was this kernel's limit. */
+inline floatv ce_exp(floatv x) {
+    floatv xc = select(x, (floatv)(-88.0f), x < -88.0f); /* NaN compares false and passes through */
+    /* n = round(x / ln2) by the 1.5 * 2^23 trick: the sum's low mantissa bits hold n, with no call to
+     * rint or a conversion (either may leave the vector path) */
+    floatv big = xc * 1.44269504088896341f + 12582912.0f;
+    floatv n = big - 12582912.0f;
+    floatv r = fma(n, (floatv)(-0.693359375f), xc);
+    r = fma(n, (floatv)(2.12194440e-4f), r);
+    floatv p = (floatv)(1.9875691500e-4f);
+    p = fma(p, r, (floatv)(1.3981999507e-3f));
+    p = fma(p, r, (floatv)(8.3334519073e-3f));
+    p = fma(p, r, (floatv)(4.1665795894e-2f));
+    p = fma(p, r, (floatv)(1.6666665459e-1f));
+    p = fma(p, r, (floatv)(5.0000001201e-1f));
+    p = fma(p, r * r, r) + 1.0f;
+    floatv two_n = as_floatv((as_intv(big) - 0x4B400000 + 127) << 23);
+    return select(p * two_n, (floatv)(0.0f), x < -87.0f);
 }
 
-/* One work-group per row, float4 vectors of the row (vload4: rows need not be aligned); work-item lid
- * takes vectors lid, lid + WG, ... (coalesced on GPUs, one contiguous walk when WG is 1 on CPUs, where
- * PoCL would otherwise turn a group's loop into gathers and scatters). The last v % 4 elements go to
- * work-item 0.
- * Pass 1 reads the row once: per-lane online max and sum of exp (two vectors per step, so one
- * rescaling exp serves eight elements), plus the plain sum of x for the smoothing term; the lanes,
- * then the work-items (a tree in local memory) are joined. Pass 2 reads the row again (from cache)
- * to write dlogits. Everything is expressed against the row max m and log(s), never m + log(s), so
- * large logits keep their precision.
- * loss_r = (1-eps)(lse - x_y) + eps (lse - mean x); dlogits = inv_count (p - (1-eps)[j==y] - eps/V).
- * A target outside [0, V) that is not pad gives NaN loss and gradients, so the step is skipped. */
+inline float ce_exp1(float x) { return ce_exp((floatv)(x)).s0; }
+
+/* Horizontal max and sum of a vector, in halves (a tree), so no lane's rounding is favoured. */
+#if VW == 16
+#define CE_HALVE(v, op) op((v).lo, (v).hi)
+#define CE_TO4(v, op) CE_HALVE(CE_HALVE(v, op), op)
+#elif VW == 8
+#define CE_TO4(v, op) op((v).lo, (v).hi)
+#else
+#define CE_TO4(v, op) (v)
+#endif
+#define CE_ADD(a, b) ((a) + (b))
+
+inline float ce_hmax(floatv v) {
+    float4 a = CE_TO4(v, fmax);
+    float2 b = fmax(a.lo, a.hi);
+    return fmax(b.x, b.y);
+}
+
+inline float ce_hsum(floatv v) {
+    float4 a = CE_TO4(v, CE_ADD);
+    float2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
+
+/* The work-group's (max, sum) of v: a tree in local memory, its result handed to every item. */
+inline float2 ce_wg_max_sum(__local float2 *t, float2 v) {
+    if (WG == 1) return v;
+    int l = get_local_id(0);
+    t[l] = v;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int o = WG / 2; o > 0; o >>= 1) {
+        if (l < o) t[l] = (float2)(fmax(t[l].x, t[l + o].x), t[l].y + t[l + o].y);
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    float2 r = t[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+/* A group takes rows g*ROWS .. g*ROWS+ROWS-1; work-item lid takes vectors lid, lid + WG, ... of a row
+ * (coalesced on GPUs, one contiguous walk when WG is 1 on CPUs, where PoCL would otherwise turn a
+ * group's loop into gathers); the last v % VW elements go to work-item 0. Three walks over a row, the
+ * second and third from cache: max and sum of x; s = sum exp(x - m), the exponentials kept in dlogits;
+ * dlogits = inv_count (e / s - eps/V - (1-eps)[j==y]), rewritten in place (each item rereads only
+ * what it wrote). One exp per element. Everything is expressed against the row max m and log(s), never
+ * m + log(s), so large logits keep their precision.
+ * loss_r = (1-eps)(lse - x_y) + eps (lse - mean x). A target outside [0, V) that is not pad gives NaN
+ * loss and gradients, so the step is skipped. global (WG, ceil(n / ROWS)), local (WG, 1). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *dlogits /* [n, v] or unused */,
                            __global const float *logits /* [n, v] */, __global const int *targets /* [n] */,
                            int n, int v, int pad, float eps, float inv_count, int write_grad) {
-    __local float lm[WG], ls[WG], lx[WG];
-    const int row = get_group_id(0), lid = get_local_id(0);
-    const int y = targets[row];
-    const bool pad_row = y == pad;
-    __global const float *x = logits + (size_t)row * (size_t)v;
-    __global float *dx = dlogits + (size_t)row * (size_t)v;
-    const int nv4 = v / 4, tail = 4 * nv4;
+    __local float2 t[WG];
+    const int lid = get_local_id(0), r0 = get_group_id(1) * ROWS, r1 = min(r0 + ROWS, n);
+    const int nvec = v / VW, tail = VW * nvec;
+    const float off_target = eps / (float)v, on_target = 1.0f - eps;
+    for (int row = r0; row < r1; row++) { /* uniform over the group: every item meets every barrier */
+        const int y = targets[row];
+        __global const float *x = logits + (size_t)row * (size_t)v;
+        __global float *dx = dlogits + (size_t)row * (size_t)v;
+        if (y == pad) {
+            if (write_grad) {
+                for (int j = lid; j < nvec; j += WG) vstorev((floatv)(0.0f), j, dx);
+                if (lid == 0)
+                    for (int j = tail; j < v; j++) dx[j] = 0.0f;
+            }
+            if (lid == 0) loss_rows[row] = 0.0f;
+            continue;
+        }
 
-    /* A pad row reads nothing but still meets every barrier: PoCL needs all work-items at each one. */
-    const int len4 = pad_row ? 0 : nv4;
-    float4 m4 = (float4)(-INFINITY), s4 = (float4)(0.0f), sx4 = (float4)(0.0f);
-    int k = lid;
-    for (; k + WG < len4; k += 2 * WG) {
-        float4 a = vload4(k, x), b = vload4(k + WG, x);
-        float4 mn = fmax(m4, fmax(a, b));
-        s4 = s4 * exp(m4 - mn) + (exp(a - mn) + exp(b - mn));
-        m4 = mn;
-        sx4 += a + b;
-    }
-    if (k < len4) {
-        float4 a = vload4(k, x);
-        float4 mn = fmax(m4, a);
-        s4 = s4 * exp(m4 - mn) + exp(a - mn);
-        m4 = mn;
-        sx4 += a;
-    }
-    /* lanes whose sum is still 0 saw nothing (m4 -INFINITY): ce_combine skips them */
-    float m = m4.s0, s = s4.s0, sx = (sx4.s0 + sx4.s1) + (sx4.s2 + sx4.s3);
-    ce_combine(&m, &s, m4.s1, s4.s1);
-    ce_combine(&m, &s, m4.s2, s4.s2);
-    ce_combine(&m, &s, m4.s3, s4.s3);
-    if (lid == 0 && !pad_row)
-        for (int j = tail; j < v; j++) {
-            ce_combine(&m, &s, x[j], 1.0f);
-            sx += x[j];
+        floatv mv = (floatv)(-INFINITY), sxv = (floatv)(0.0f);
+        for (int j = lid; j < nvec; j += WG) {
+            floatv a = vloadv(j, x);
+            mv = fmax(mv, a);
+            sxv += a;
         }
-    lm[lid] = m;
-    ls[lid] = s;
-    lx[lid] = sx;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (int off = WG / 2; off > 0; off >>= 1) {
-        if (lid < off) {
-            float mm = lm[lid], ss = ls[lid];
-            ce_combine(&mm, &ss, lm[lid + off], ls[lid + off]);
-            lm[lid] = mm;
-            ls[lid] = ss;
-            lx[lid] += lx[lid + off];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (pad_row) {
-        if (write_grad) {
-            for (int j = lid; j < nv4; j += WG) vstore4((float4)(0.0f), j, dx);
-            if (lid == 0)
-                for (int j = tail; j < v; j++) dx[j] = 0.0f;
-        }
-        if (lid == 0) loss_rows[row] = 0.0f;
-        return;
-    }
-    m = lm[0];
-    const float log_s = log(ls[0]);
-    const bool valid = y >= 0 && y < v;
-    if (lid == 0) {
-        float nll = valid ? log_s - (x[y] - m) : NAN;    /* -log p[y] */
-        float smooth = log_s - (lx[0] / (float)v - m); /* mean_v -log p[v] */
-        loss_rows[row] = (1.0f - eps) * nll + eps * smooth;
-    }
-    if (write_grad) {
-        const float off_target = eps / (float)v, on_target = 1.0f - eps;
-        const float scale = valid ? inv_count : NAN;
-        for (int j = lid; j < nv4; j += WG) {
-            float4 p = exp((vload4(j, x) - m) - log_s);
-            int4 idx = (int4)(4 * j) + (int4)(0, 1, 2, 3);
-            float4 g = p - off_target - select((float4)(0.0f), (float4)(on_target), idx == (int4)(y));
-            vstore4(scale * g, j, dx);
-        }
+        float m = ce_hmax(mv), sx = ce_hsum(sxv);
         if (lid == 0)
             for (int j = tail; j < v; j++) {
-                float p = exp((x[j] - m) - log_s);
-                dx[j] = scale * (p - off_target - (j == y ? on_target : 0.0f));
+                m = fmax(m, x[j]);
+                sx += x[j];
             }
+        float2 ms = ce_wg_max_sum(t, (float2)(m, sx));
+        m = ms.x;
+        sx = ms.y;
+
+        floatv sv = (floatv)(0.0f);
+        for (int j = lid; j < nvec; j += WG) {
+            floatv e = ce_exp(vloadv(j, x) - m);
+            sv += e;
+            if (write_grad) vstorev(e, j, dx);
+        }
+        float s = ce_hsum(sv);
+        if (lid == 0)
+            for (int j = tail; j < v; j++) {
+                float e = ce_exp1(x[j] - m);
+                s += e;
+                if (write_grad) dx[j] = e;
+            }
+        s = ce_wg_max_sum(t, (float2)(0.0f, s)).y;
+
+        const float log_s = log(s);
+        const bool valid = y >= 0 && y < v;
+        if (lid == 0) {
+            float nll = valid ? log_s - (x[y] - m) : NAN; /* -log p[y] */
+            float smooth = log_s - (sx / (float)v - m);   /* mean_v -log p[v] */
+            loss_rows[row] = (1.0f - eps) * nll + eps * smooth;
+        }
+        if (write_grad) {
+            const float scale = valid ? inv_count : NAN;
+            for (int j = lid; j < nvec; j += WG) vstorev(scale * (vloadv(j, dx) / s - off_target), j, dx);
+            if (lid == 0)
+                for (int j = tail; j < v; j++) dx[j] = scale * (dx[j] / s - off_target);
+            /* the target's element, by the item that wrote it, from the same exponential */
+            int owner = valid && y < tail ? (y / VW) % WG : 0;
+            if (valid && lid == owner) dx[y] = scale * (ce_exp1(x[y] - m) / s - off_target - on_target);
+        }
     }
 }
 

@@ -17,6 +17,22 @@ static int ce_wg(const clf_device *dev, int v) {
     return (int)want;
 }
 
+/* Rows per work-group: on CPUs a group costs more than a narrow row (PoCL schedules groups one by
+ * one), so a group takes rows until it holds about CE_CPU_FLOATS of logits; GPUs want many groups. */
+#define CE_CPU_FLOATS 4096
+static int ce_rows(const clf_device *dev, int v) {
+    if (!clf_device_get_info(dev)->is_cpu) return 1;
+    int rows = CE_CPU_FLOATS / v;
+    return rows < 1 ? 1 : rows > 16 ? 16 : rows;
+}
+
+/* Vectors of 16 on CPUs (PoCL's are 512 bits wide here; narrower units split them at no loss), of 4
+ * on GPUs, where each work-item is one lane. */
+static void ce_options(const clf_device *dev, int v, char *opts, size_t len) {
+    int vw = clf_device_get_info(dev)->is_cpu ? 16 : 4;
+    snprintf(opts, len, "-DWG=%d -DROWS=%d -DVW=%d", ce_wg(dev, v), ce_rows(dev, v), vw);
+}
+
 clf_status clf_cross_entropy_fwd_bwd(clf_device *dev, cl_mem loss_rows /* [n] */, cl_mem dlogits /* [n, v] or NULL */,
                                      cl_mem logits /* [n, v] */, cl_mem targets /* int32 [n] */,
                                      int n, int v, int pad, float label_smoothing, float inv_count) {
@@ -34,11 +50,11 @@ clf_status clf_cross_entropy_fwd_bwd(clf_device *dev, cl_mem loss_rows /* [n] */
     if (!(inv_count >= 0.0f && inv_count <= 1.0f))
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "cross_entropy_fwd_bwd: inv_count %g is outside [0, 1]",
                          (double)inv_count);
-    int wg = ce_wg(dev, v);
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DWG=%d", wg);
-    size_t local = (size_t)wg, global = (size_t)n * local;
-    return CLF_RUN(dev, "cross_entropy", opts, "cross_entropy_fwd_bwd", 1, &global, &local, CLF_ARG_MEM(loss_rows),
+    char opts[64];
+    ce_options(dev, v, opts, sizeof opts);
+    int wg = ce_wg(dev, v), rows = ce_rows(dev, v);
+    size_t local[2] = {(size_t)wg, 1}, global[2] = {(size_t)wg, ((size_t)n + (size_t)rows - 1) / (size_t)rows};
+    return CLF_RUN(dev, "cross_entropy", opts, "cross_entropy_fwd_bwd", 2, global, local, CLF_ARG_MEM(loss_rows),
                    CLF_ARG_MEM(dlogits), CLF_ARG_MEM(logits), CLF_ARG_MEM(targets), CLF_ARG_INT(n), CLF_ARG_INT(v),
                    CLF_ARG_INT(pad), CLF_ARG_FLOAT(label_smoothing), CLF_ARG_FLOAT(inv_count),
                    CLF_ARG_INT(dlogits != NULL));
@@ -51,10 +67,10 @@ clf_status clf_loss_reduce(clf_device *dev, cl_mem loss /* [1] */, cl_mem loss_r
     if (n <= 0) return CLF_ERROR(CLF_ERR_INVALID_ARG, "loss_reduce: n = %d must be positive", n);
     if (!(inv_count >= 0.0f && inv_count <= 1.0f))
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "loss_reduce: inv_count %g is outside [0, 1]", (double)inv_count);
-    /* the narrow-row width, so the usual vocabulary needs one program build, not two */
-    int wg = ce_wg(dev, 1);
-    char opts[32];
-    snprintf(opts, sizeof opts, "-DWG=%d", wg);
+    /* the byte vocabulary's options, so the usual run needs one program build, not two */
+    char opts[64];
+    ce_options(dev, 259, opts, sizeof opts);
+    int wg = ce_wg(dev, 259);
     size_t local = (size_t)wg, global = local;
     return CLF_RUN(dev, "cross_entropy", opts, "cross_entropy_reduce", 1, &global, &local, CLF_ARG_MEM(loss),
                    CLF_ARG_MEM(loss_rows), CLF_ARG_INT(n), CLF_ARG_FLOAT(inv_count));
