@@ -10,7 +10,7 @@ static struct {
     char device[128];
     long alloc_at, allocs;
     char build[128];
-    long write_at, writes;
+    long write_at, writes, write_delay_ms;
     long nonfinite_at, nonfinite_count;
 } F;
 
@@ -24,6 +24,7 @@ static void set(const char *key, size_t klen, const char *val, size_t vlen) {
     else if (KEY("alloc")) F.alloc_at = atol(v);
     else if (KEY("build")) memcpy(F.build, v, vlen + 1);
     else if (KEY("write")) F.write_at = atol(v);
+    else if (KEY("write_delay_ms")) F.write_delay_ms = atol(v);
     else if (KEY("nonfinite")) F.nonfinite_at = atol(v);
     else if (KEY("nonfinite_count")) F.nonfinite_count = atol(v);
 #undef KEY
@@ -74,6 +75,11 @@ bool clf_fault_write(void) {
     load();
     if (F.write_at <= 0) return false;
     return ++F.writes == F.write_at;
+}
+
+long clf_fault_write_delay_ms(void) {
+    load();
+    return F.write_delay_ms > 0 ? F.write_delay_ms : 0;
 }
 
 bool clf_fault_nonfinite(long step) {

@@ -5,7 +5,10 @@
  *   device=TEXT     the device faults below apply only to devices whose name contains TEXT
  *   alloc=N         the N-th device buffer allocation (1-based, counted per process) fails: out of memory
  *   build=NAME      building kernel program NAME ("*" for any) fails with an injected build log
- *   write=N         the N-th checkpoint write (1-based) fails as if the disk were full
+ *   write=N         the N-th safetensors file write (1-based, counted per process: checkpoints, gradient
+ *                   dumps) fails as if the disk were full, halfway through its temporary file
+ *   write_delay_ms=MS  every safetensors write pauses MS milliseconds halfway through its temporary
+ *                   file (a window for tests that kill the process in the middle of a save)
  *   nonfinite=S     the gradients of training step S (1-based) are made non-finite
  *   nonfinite_count=C  ... and of the C-1 steps after it (default 1)
  */
@@ -20,6 +23,8 @@ void clf_fault_reload(void);
 bool clf_fault_alloc(const char *device_name);
 bool clf_fault_build(const char *device_name, const char *program);
 bool clf_fault_write(void);
+/* Milliseconds to pause in the middle of each file write (0: none). */
+long clf_fault_write_delay_ms(void);
 bool clf_fault_nonfinite(long step);
 
 #endif

@@ -95,6 +95,7 @@ static void print_memory(const clf_memory_report *m) {
 typedef struct run_log {
     FILE *csv;
     bool tty;
+    const clf_device *dev; /* its bytes in use go to metrics.csv (flat over a long run: no leak) */
     long steps, log_every;
     metrics mt;
     double t_window;
@@ -112,8 +113,10 @@ static void log_report(run_log *lg, const clf_step_report *rep, bool last) {
     bool eval = rep->step == lg->eval_step;
     push(&lg->mt.x, &lg->mt.loss, &lg->mt.n, &lg->mt.cap, (double)rep->step, rep->loss);
     fprintf(lg->csv, "%ld,%.6f,%.6g,%.6f,%.1f,%d,", rep->step, rep->loss, rep->lr, rep->grad_norm, tps, rep->skipped);
-    if (eval) fprintf(lg->csv, "%.6f,%.6f\n", lg->eval_loss, lg->eval_acc);
-    else fprintf(lg->csv, ",\n");
+    if (eval) fprintf(lg->csv, "%.6f,%.6f,", lg->eval_loss, lg->eval_acc);
+    else fprintf(lg->csv, ",,");
+    fprintf(lg->csv, "%zu\n", clf_device_bytes_in_use(lg->dev));
+    fflush(lg->csv); /* rows survive a kill; one write a step costs nothing next to a step */
     char eta_s[32];
     fmt_time(eta, eta_s, sizeof eta_s);
     if (rep->skipped)
@@ -140,7 +143,8 @@ static void log_report(run_log *lg, const clf_step_report *rep, bool last) {
     }
 }
 
-/* Model flags given with --resume must agree with the checkpoint's configuration. */
+/* Model flags given with --resume must agree with the checkpoint's configuration: 2 when they do
+ * not (a usage error), 1 when the checkpoint cannot be read (missing, corrupt). */
 static int check_resume_flags(int argc, char **argv, const char *path, const clf_config *want) {
     clf_st_file *f;
     clf_config have;
@@ -152,7 +156,7 @@ static int check_resume_flags(int argc, char **argv, const char *path, const clf
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) any |= cli_given(argc, argv, fields[i]);
     if (any && clf_config_compare(want, &have) != CLF_OK)
         return cli_fail("train", "--resume %s: %s (leave the model flags out to use the checkpoint's)", path,
-                        cli_plain(clf_errmsg()));
+                        cli_plain(clf_errmsg())) + 1;
     return 0;
 }
 
@@ -201,7 +205,14 @@ int cmd_train(int argc, char **argv) {
     };
     memcpy(opts + n, rest, sizeof rest);
     n += sizeof rest / sizeof rest[0];
-    const cli_command cmd = {"train", "Train the Transformer. With no flags: the reverse task on a small model.", "[options]",
+    const cli_command cmd = {"train",
+                             "Train the Transformer. With no flags: the reverse task on a small model.\n\n"
+                             "Checkpoints are written atomically: a crash or a full disk leaves the previous one intact.\n"
+                             "A failed periodic save warns and training goes on; a failed final save is an error.\n"
+                             "Ctrl-C (SIGINT) or SIGTERM saves last.safetensors and exits 130 or 143.\n"
+                             "Exit status: 0 done, 1 error (the message says what; after --max-bad-steps the last\n"
+                             "good state is saved), 2 bad flags.",
+                             "[options]",
                              opts, n};
     int rc = cli_parse(&cmd, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : 2;
@@ -225,7 +236,7 @@ int cmd_train(int argc, char **argv) {
     o.clip = (float)clip;
     o.max_bad_steps = (int)max_bad;
     o.resume = resume;
-    if (resume && check_resume_flags(argc, argv, resume, &o.model)) return 2;
+    if (resume && (rc = check_resume_flags(argc, argv, resume, &o.model)) != 0) return rc;
     if (mkdir_p(out) != 0) return cli_fail("train", "cannot create the output folder %s: %s", out, strerror(errno));
 
     clf_device *dev;
@@ -257,7 +268,7 @@ int cmd_train(int argc, char **argv) {
         clf_device_free(dev);
         return cli_fail("train", "cannot write %s: %s", csv_path, strerror(errno));
     }
-    if (ftell(csv) == 0) fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,skipped,eval_loss,eval_token_accuracy\n");
+    if (ftell(csv) == 0) fprintf(csv, "step,loss,lr,grad_norm,tokens_per_s,skipped,eval_loss,eval_token_accuracy,device_bytes\n");
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -265,7 +276,8 @@ int cmd_train(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
-    run_log lg = {.csv = csv, .tty = isatty(STDERR_FILENO), .steps = o.steps, .log_every = log_every,
+    bool tty = isatty(STDERR_FILENO);
+    run_log lg = {.csv = csv, .tty = tty, .dev = dev, .steps = o.steps, .log_every = log_every,
                   .t_window = now_s(), .eval_step = -1};
     clf_status st = CLF_OK;
     double t_first = 0;
@@ -274,7 +286,7 @@ int cmd_train(int argc, char **argv) {
         clf_step_report reps[2];
         int n_reps = 0;
         st = clf_trainer_run_step(t, &reps[0]);
-        if (st == CLF_OK && reps[0].step) n_reps++;
+        if (reps[0].step) n_reps++; /* also the step that made the run stop */
         if (step == start + 1) t_first = now_s() - t_start;
         bool last_step = step == o.steps || g_stop;
         if (st == CLF_OK && last_step) {
@@ -294,16 +306,22 @@ int cmd_train(int argc, char **argv) {
             push(&lg.mt.ex, &lg.mt.eloss, &lg.mt.ne, &lg.mt.cape, (double)done, ev.loss);
         }
         if (save_every > 0 && done % save_every == 0 && !last_step) {
+            /* A failed periodic save (disk full, folder gone) costs only that save: the files
+             * already there stay intact (writes are atomic), so warn and keep training; the next
+             * save tries again, and a failed final save ends the run with an error. */
             char path[4200];
             snprintf(path, sizeof path, "%s/step-%ld.safetensors", out, done);
-            st = clf_trainer_save(t, path);
-            if (st == CLF_OK) st = clf_trainer_save(t, last);
-            if (st != CLF_OK) break;
+            const char *paths[2] = {path, last};
+            for (int k = 0; k < 2; k++)
+                if (clf_trainer_save(t, paths[k]) != CLF_OK) {
+                    if (tty) fprintf(stderr, "\r\033[K");
+                    fprintf(stderr, "clformer train: warning: %s; training goes on (the previous checkpoint is intact)\n",
+                            cli_plain(clf_errmsg()));
+                }
         }
     }
     metrics mt = lg.mt;
     long tok_total = lg.tok_total;
-    bool tty = lg.tty;
     if (tty) fprintf(stderr, "\n");
     fclose(csv);
     double train_s = now_s() - t_start;
@@ -311,15 +329,23 @@ int cmd_train(int argc, char **argv) {
     if (st != CLF_OK) {
         cli_fail("train", "%s", clf_errmsg());
         exit_code = 1;
-        if (st == CLF_ERR_NUMERIC) { /* keep the last good weights */
-            if (clf_trainer_save(t, last) == CLF_OK) fprintf(stderr, "saved the last good state to %s\n", last);
+        /* Too many non-finite steps: their updates were skipped, so the weights and optimizer state
+         * on the device are still those of the last good step; keep them. */
+        if (st == CLF_ERR_NUMERIC) {
+            if (clf_trainer_save(t, last) == CLF_OK)
+                fprintf(stderr, "saved the last good state to %s (the skipped steps changed neither weights nor "
+                        "optimizer state)\n", last);
+            else
+                cli_fail("train", "%s", clf_errmsg());
         }
     } else {
         if (clf_trainer_save(t, last) != CLF_OK) {
             exit_code = cli_fail("train", "%s", clf_errmsg());
+            fprintf(stderr, "clformer train: the final checkpoint was not saved; files already in %s are intact\n", out);
         } else if (g_stop) {
-            printf("interrupted at step %ld: saved %s (continue with --resume %s)\n", clf_trainer_step(t), last, last);
-            exit_code = 130;
+            printf("interrupted by %s at step %ld: saved %s (continue with --resume %s)\n",
+                   g_stop == SIGINT ? "SIGINT" : "SIGTERM", clf_trainer_step(t), last, last);
+            exit_code = 128 + g_stop; /* the shell's convention: 130 for SIGINT, 143 for SIGTERM */
         } else {
             printf("saved %s\n", last);
         }

@@ -1,4 +1,5 @@
 /* Checkpoints: parameters and optimizer state to and from safetensors files. */
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -82,19 +83,91 @@ clf_status clf_checkpoint_save(const char *path, clf_model *m, long step, bool w
     return st == CLF_OK ? st : clf_error_context(st, "saving checkpoint %s", path);
 }
 
+/* Every value of a tensor finite (and >= 0 with nonneg: AdamW's second moment), so a checkpoint
+ * whose checksum matches but whose numbers are broken is refused, not trained on. */
+static clf_status check_values(const char *path, const clf_st_tensor *t, bool nonneg) {
+    const float *x = t->data;
+    for (size_t i = 0; i < t->numel; i++) {
+        float v;
+        memcpy(&v, x + i, sizeof v);
+        if (!isfinite(v) || (nonneg && v < 0))
+            return CLF_ERROR(CLF_ERR_FORMAT, "%s: tensor '%s' holds %s%g at element %zu", path, t->name,
+                             isfinite(v) ? "a negative second moment " : "a non-finite value ", (double)v, i);
+    }
+    return CLF_OK;
+}
+
+/* The file's tensors against the parameters its configuration implies, before any model is built
+ * from it (a tiny file naming a huge configuration must not make a device allocate gigabytes):
+ * every parameter present as F32 of its shape, no tensor that is not a parameter or its optimizer
+ * state, the optimizer state complete or absent, and every value finite. */
+static clf_status check_tensors(clf_st_file *f, const clf_config *cfg) {
+    const char *path = clf_st_path(f);
+    clf_param_layout l;
+    clf_status st = clf_param_layout_build(cfg, 1, &l);
+    if (st != CLF_OK) return clf_error_context(st, "%s: config", path);
+    size_t n_optim = 0;
+    for (size_t i = 0; st == CLF_OK && i < clf_st_count(f); i++) {
+        const char *name = clf_st_tensor_at(f, i)->name, *base = name;
+        bool optim = !strncmp(name, "optim.m.", 8) || !strncmp(name, "optim.v.", 8);
+        if (optim) base = name + 8, n_optim++;
+        if (!clf_param_find(&l, base))
+            st = CLF_ERROR(CLF_ERR_FORMAT, "%s: tensor '%s' is not %s of this configuration (%s, %d+%d layers)", path,
+                           name, optim ? "the optimizer state of a parameter" : "a parameter", clf_arch_name(cfg->arch),
+                           cfg->arch == CLF_ARCH_ENCDEC ? cfg->n_enc_layers : 0, cfg->n_dec_layers);
+    }
+    static const char *prefixes[] = {"", "optim.m.", "optim.v."};
+    int kinds = n_optim ? 3 : 1;
+    for (int k = 0; k < kinds; k++) {
+        for (size_t i = 0; st == CLF_OK && i < l.n; i++) {
+            const clf_param_info *p = &l.params[i];
+            char name[200];
+            snprintf(name, sizeof name, "%s%s", prefixes[k], p->name);
+            int64_t shape[2] = {p->shape[0], p->shape[1]};
+            const clf_st_tensor *t;
+            if (k > 0 && !clf_st_find(f, name))
+                st = CLF_ERROR(CLF_ERR_FORMAT, "%s: the optimizer state is incomplete: tensor '%s' is missing", path, name);
+            else st = clf_st_get(f, name, CLF_ST_F32, p->rank, shape, &t);
+            if (st == CLF_OK) st = check_values(path, t, k == 2);
+        }
+    }
+    clf_param_layout_free(&l);
+    return st;
+}
+
+/* A non-negative integer in metadata[key], when present (required: when absent too). */
+static clf_status check_count(clf_st_file *f, const char *key, bool required) {
+    const char *v = clf_st_meta(f, key);
+    if (!v) return required ? CLF_ERROR(CLF_ERR_FORMAT, "%s: metadata '%s' is missing", clf_st_path(f), key) : CLF_OK;
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (end == v || *end || errno || x < 0 || x > INT32_MAX)
+        return CLF_ERROR(CLF_ERR_FORMAT, "%s: metadata '%s' = '%.40s' is not a step count in [0, 2^31)",
+                         clf_st_path(f), key, v);
+    return CLF_OK;
+}
+
 clf_status clf_checkpoint_open(const char *path, clf_st_file **f, clf_config *cfg) {
     *f = NULL;
     clf_st_file *file;
     clf_status st = clf_st_open(path, &file);
     if (st != CLF_OK) return st;
     const char *format = clf_st_meta(file, "format"), *config = clf_st_meta(file, "config");
+    bool optim = false;
+    for (size_t i = 0; i < clf_st_count(file); i++) optim |= !strncmp(clf_st_tensor_at(file, i)->name, "optim.", 6);
     if (!format || strcmp(format, "clformer") != 0)
         st = CLF_ERROR(CLF_ERR_FORMAT, "%s: not a clformer checkpoint (metadata 'format' is %s)", path,
                        format ? format : "missing");
+    /* No 'checksum' is accepted: SPEC's checkpoint does not require one, so files written by other
+     * implementations have none. clformer's own always carry it, and the reader verifies it. */
     else if (!config)
         st = CLF_ERROR(CLF_ERR_FORMAT, "%s: the metadata has no 'config'", path);
     else if ((st = clf_config_from_json(config, cfg)) != CLF_OK)
         clf_error_context(st, "%s", path);
+    if (st == CLF_OK) st = check_count(file, "step", false);
+    if (st == CLF_OK) st = check_count(file, "optim_step", optim);
+    if (st == CLF_OK) st = check_tensors(file, cfg);
     if (st != CLF_OK) {
         clf_st_close(file);
         return st;

@@ -1,15 +1,20 @@
 /* The safetensors writer: tensors are collected by reference, the header is built with jansson
  * (sorted keys, padded with spaces to a multiple of 8 bytes as the reference implementation
- * does, so the data section starts 8-byte aligned), and the file replaces its target atomically. */
+ * does, so the data section starts 8-byte aligned), and the file replaces its target atomically:
+ * a crash at any moment leaves either the old file or the new one at the path, never a mix. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "fault.h"
 #include "io/safetensors_internal.h"
 
 typedef struct item {
@@ -180,6 +185,30 @@ static clf_status sync_folder(const char *path) {
 
 static atomic_uint g_tmp_counter;
 
+/* Temporary files of this target left by a writer that died mid-write (kill -9, power loss):
+ * "<name>.tmp.<pid>.<n>" whose process no longer exists. Removed before a new write so crashed
+ * runs do not pile up half-written copies; a live writer's file (pid alive) is left alone. */
+static void remove_stale_temps(const char *path) {
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    DIR *d = dir ? opendir(dir) : NULL;
+    size_t blen = strlen(base);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        const char *n = de->d_name;
+        if (strncmp(n, base, blen) != 0 || strncmp(n + blen, ".tmp.", 5) != 0) continue;
+        char *end;
+        long pid = strtol(n + blen + 5, &end, 10);
+        if (pid <= 0 || *end != '.' || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char full[4096];
+        if (snprintf(full, sizeof full, "%s/%s", dir, n) < (int)sizeof full) unlink(full);
+    }
+    if (d) closedir(d);
+    free(dir);
+}
+
 /* A fresh file next to path (O_EXCL, so two writers never share one); mode 0666 less umask, as
  * any new file. */
 static clf_status create_temp(const char *path, char **tmp_out, int *fd_out) {
@@ -203,35 +232,70 @@ static clf_status create_temp(const char *path, char **tmp_out, int *fd_out) {
     return CLF_OK;
 }
 
+/* The bytes of one file on their way out. Fault injection (fault.h) acts at the halfway mark:
+ * write=N stops there with ENOSPC, write_delay_ms=MS pauses there. */
+typedef struct sink {
+    FILE *fp;
+    uint64_t done, half;
+    bool fail;  /* injected: the disk fills up at the halfway mark */
+    long delay_ms;
+} sink;
+
+static bool put(sink *k, const void *data, size_t n) {
+    const unsigned char *p = data;
+    if (k->done < k->half && k->done + n >= k->half) { /* this piece crosses the halfway mark */
+        size_t first = (size_t)(k->half - k->done);
+        if (first && fwrite(p, 1, first, k->fp) != first) return false;
+        k->done += first;
+        p += first;
+        n -= first;
+        if (k->fail) {
+            fflush(k->fp);
+            errno = ENOSPC;
+            return false;
+        }
+        if (k->delay_ms > 0) {
+            fflush(k->fp);
+            struct timespec ts = {k->delay_ms / 1000, (k->delay_ms % 1000) * 1000000L};
+            while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+        }
+    }
+    if (n && fwrite(p, 1, n, k->fp) != n) return false;
+    k->done += n;
+    return true;
+}
+
 static clf_status write_atomic(const char *path, const unsigned char *head, size_t head_len, const item *items,
                                size_t count) {
+    remove_stale_temps(path);
     char *tmp = NULL;
     int fd = -1;
     clf_status st = create_temp(path, &tmp, &fd);
     if (st != CLF_OK) return st;
-    FILE *fp = fdopen(fd, "wb");
+    uint64_t total = head_len;
+    for (size_t i = 0; i < count; i++) total += items[i].nbytes;
+    sink k = {fdopen(fd, "wb"), 0, total / 2, clf_fault_write(), clf_fault_write_delay_ms()};
     const char *step = "opening";
     int err = 0;
-    bool ok = fp != NULL;
+    bool ok = k.fp != NULL;
     if (ok) {
         step = "writing";
-        ok = fwrite(head, 1, head_len, fp) == head_len;
-        for (size_t i = 0; ok && i < count; i++)
-            ok = items[i].nbytes == 0 || fwrite(items[i].data, 1, items[i].nbytes, fp) == items[i].nbytes;
+        ok = put(&k, head, head_len);
+        for (size_t i = 0; ok && i < count; i++) ok = put(&k, items[i].data, items[i].nbytes);
     }
-    if (ok) ok = (step = "flushing", fflush(fp) == 0);
+    if (ok) ok = (step = "flushing", fflush(k.fp) == 0);
     if (ok) ok = (step = "syncing", fsync(fd) == 0);
     if (!ok) err = errno;
-    if (fp) {
-        if (fclose(fp) != 0 && ok) ok = (step = "closing", err = errno, false);
+    if (k.fp) {
+        if (fclose(k.fp) != 0 && ok) ok = (step = "closing", err = errno, false);
     } else {
         close(fd);
     }
     if (ok && rename(tmp, path) != 0) ok = (step = "renaming", err = errno, false);
     if (!ok) {
         unlink(tmp);
-        st = CLF_ERROR(CLF_ERR_IO, "cannot write %s: %s the temporary file %s failed: %s", path, step, tmp,
-                       strerror(err));
+        st = CLF_ERROR(CLF_ERR_IO, "cannot write %s: %s the temporary file %s failed: %s%s", path, step, tmp,
+                       strerror(err), k.fail ? " (injected by CLFORMER_FAULT)" : "");
     }
     free(tmp);
     return ok ? sync_folder(path) : st;

@@ -27,7 +27,7 @@ static clf_status greedy(clf_model_graph *mg, bool cached, const int32_t *src, i
     clf_stepper *s = NULL;
     clf_status st = tok && logits ? clf_stepper_new(mg, cached, src, B, Ts, steps, &s)
                                   : CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory decoding");
-    for (int b = 0; b < B; b++) {
+    for (int b = 0; st == CLF_OK && b < B; b++) { /* B was checked by the stepper */
         lens[b] = -1;
         if (tok) tok[b] = CLF_BOS;
     }

@@ -86,9 +86,13 @@ static clf_status restore_options(clf_trainer *t, const char *path, const char *
         o->eps = (float)json_number_value(json_object_get(j, "eps"));
         o->weight_decay = (float)json_number_value(json_object_get(j, "weight_decay"));
         o->clip = (float)json_number_value(json_object_get(j, "clip"));
-        o->max_bad_steps = (int)json_integer_value(json_object_get(j, "max_bad_steps"));
-        if (o->batch_tokens < 1 || o->accum < 1)
-            st = CLF_ERROR(CLF_ERR_FORMAT, "%s: metadata 'train' has a bad batch_tokens or accum", path);
+        /* max_bad_steps is not restored: it guards this run, so the caller's value applies */
+        if (clf_train_options_check(o) != CLF_OK) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", clf_errmsg());
+            const char *plain = strstr(why, ": ") ? strstr(why, ": ") + 2 : why; /* without file:line */
+            st = CLF_ERROR(CLF_ERR_FORMAT, "%s: metadata 'train': %s", path, plain);
+        }
     }
     json_decref(j);
     return st;
@@ -118,6 +122,7 @@ clf_status clf_trainer_resume(clf_trainer *t) {
     if (st == CLF_OK) st = clf_checkpoint_load(f, t->m, true);
     const char *skipped = clf_st_meta(f, "skipped_steps");
     if (skipped) t->skipped_total = strtol(skipped, NULL, 10);
+    if (t->skipped_total < 0) t->skipped_total = 0;
     if (st == CLF_OK) t->step = step;
     if (st == CLF_OK && step >= steps)
         st = CLF_ERROR(CLF_ERR_INVALID_ARG, "%s was saved at step %ld: --steps %ld leaves nothing to train", path, step, steps);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fault.h"
 #include "ops/adamw.h"
 #include "ops/elementwise.h"
 #include "trainer_internal.h"
@@ -82,11 +83,39 @@ clf_status clf_trainer_open_for_resume(clf_trainer *t) {
     return st;
 }
 
+#define IN(x, lo, hi) ((x) >= (lo) && (x) <= (hi)) /* false for NaN */
+
+/* The options a run is made of, given by a caller or read back from a checkpoint (which may come
+ * from anywhere): each in the range the command line allows, so no value reaches an allocation
+ * size or a kernel unchecked. */
+clf_status clf_train_options_check(const clf_train_options *o) {
+    const clf_schedule *s = &o->schedule;
+    const char *bad = NULL;
+    double v = 0;
+    if (!IN(o->batch_tokens, 1, 1000000000)) bad = "batch_tokens", v = o->batch_tokens;
+    else if (!IN(o->accum, 1, 1024)) bad = "accum", v = o->accum;
+    else if (!IN(o->label_smoothing, 0.0f, 0.999f)) bad = "label_smoothing", v = o->label_smoothing;
+    else if (!IN(o->beta1, 0.0f, 0.999999f)) bad = "beta1", v = o->beta1;
+    else if (!IN(o->beta2, 0.0f, 0.999999f)) bad = "beta2", v = o->beta2;
+    else if (!IN(o->eps, 0.0f, 1.0f)) bad = "eps", v = o->eps;
+    else if (!IN(o->weight_decay, 0.0f, 10.0f)) bad = "weight_decay", v = o->weight_decay;
+    else if (!IN(o->clip, 0.0f, 1e12f)) bad = "clip", v = o->clip;
+    else if (!IN(o->max_bad_steps, 0, 1000000000)) bad = "max_bad_steps", v = o->max_bad_steps; /* 0: never stop */
+    else if (!IN(s->lr_max, 0.0, 10.0)) bad = "lr_max", v = s->lr_max;
+    else if (!IN(s->lr_min, 0.0, 10.0)) bad = "lr_min", v = s->lr_min;
+    else if (!IN(s->scale, 0.0, 1e6)) bad = "scale", v = s->scale;
+    else if (!IN(s->warmup, 0, 1000000000000L)) bad = "warmup", v = (double)s->warmup;
+    if (bad) return CLF_ERROR(CLF_ERR_INVALID_ARG, "training option %s = %g is out of range", bad, v);
+    return CLF_OK;
+}
+
 clf_status clf_trainer_new(clf_device *dev, const clf_train_options *opts, clf_trainer **out) {
     *out = NULL;
     if (opts->steps < 1) return CLF_ERROR(CLF_ERR_INVALID_ARG, "steps %ld must be at least 1", opts->steps);
     if (opts->accum < 1) return CLF_ERROR(CLF_ERR_INVALID_ARG, "accum %d must be at least 1", opts->accum);
     if (opts->batch_tokens < 1) return CLF_ERROR(CLF_ERR_INVALID_ARG, "batch_tokens must be positive");
+    clf_status st = clf_train_options_check(opts);
+    if (st != CLF_OK) return st;
     clf_trainer *t = calloc(1, sizeof *t);
     if (!t) return CLF_ERROR(CLF_ERR_NO_MEMORY, "out of host memory");
     t->dev = dev;
@@ -96,7 +125,6 @@ clf_status clf_trainer_new(clf_device *dev, const clf_train_options *opts, clf_t
     t->o.task = t->task_name;
     t->o.data = t->data_path;
     t->o.schedule.total = opts->steps; /* cosine decays to its floor at the run's last step */
-    clf_status st = CLF_OK;
     if (opts->resume) st = clf_trainer_resume(t); /* replaces model and options with the checkpoint's */
     if (st == CLF_OK) st = clf_config_validate(&t->o.model);
     if (st == CLF_OK && !t->bt) st = open_data(t);
@@ -197,8 +225,14 @@ static clf_status enqueue_step(clf_trainer *t, long step, long *tokens_out, doub
         cl_mem loss = clf_tensor_buffer(t->mg->loss);
         if (st == CLF_OK) st = i == 0 ? clf_scale(t->dev, t->loss_sum, loss, 1, 1.0f) : clf_axpy(t->dev, t->loss_sum, loss, 1, 1.0f);
     }
+    /* CLFORMER_FAULT=nonfinite=S: this step's gradients turn to NaN, as after an overflow */
+    if (st == CLF_OK && clf_fault_nonfinite(step))
+        st = clf_buffer_fill_float(t->dev, m->grads, 0, m->layout.total, NAN);
     clf_adamw_params ap = {(float)lr, o->beta1, o->beta2, o->eps, o->weight_decay, o->clip};
     if (st == CLF_OK) st = clf_grad_norm(t->dev, m->grad_norm, m->grads, m->norm_workspace, m->layout.total);
+    /* norm += 0 * loss: a non-finite loss makes the norm NaN, so the device skips the update of a
+     * step the host reports as skipped even when its gradients stayed finite (SPEC: loss or norm) */
+    if (st == CLF_OK) st = clf_axpy(t->dev, m->grad_norm, t->loss_sum, 1, 0.0f);
     if (st == CLF_OK)
         st = clf_adamw_step(t->dev, m->params, m->adam_m, m->adam_v, m->adam_state, m->grads, m->grad_norm,
                             m->layout.total, m->layout.n_decay, &ap);

@@ -33,11 +33,13 @@ struct clf_trainer {
     int max_src, max_tgt; /* longest source / target the data can hold, for decoding */
 };
 
+/* Every option of a run in its allowed range (the command line's), naming the first that is not. */
+clf_status clf_train_options_check(const clf_train_options *o);
+
 /* Restore model, optimizer, step, data order and options from o.resume (trainer.c calls it). */
 clf_status clf_trainer_resume(clf_trainer *t);
 
 /* Open the data and build the model once a resumed run's options are known (trainer.c). */
 clf_status clf_trainer_open_for_resume(clf_trainer *t);
-
 
 #endif
