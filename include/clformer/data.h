@@ -65,7 +65,8 @@ typedef struct clf_task_options {
 
 void clf_task_options_default(clf_task_options *opt);
 
-/* "reverse, sort, add, copy": the names clf_dataset_task accepts (the first is the default). */
+/* "reverse, sort, add, copy, random": the names clf_dataset_task accepts (the first is the default;
+ * "random:S:T" gives uniform random bytes, S source and T target tokens, for benchmarks). */
 const char *clf_task_names(void);
 
 /* A built-in task; opt NULL means the defaults. seed fixes the held-out set; the training pairs

@@ -31,6 +31,10 @@ typedef struct clf_bench_train_result {
     size_t params;               /* parameter count */
     int n_losses;                /* losses of every step, warm-up first, in order (at most the max) */
     double losses[CLF_BENCH_TRAIN_MAX_LOSSES];
+    /* Start-up (added for issue 7's start-up figure): building the trainer (model, parameters, graph,
+     * buffers) and the first step enqueued and finished (lazy kernel builds land here); 0 when
+     * warmup_steps is 0 (the first step is then one of the timed ones). */
+    double setup_ms, first_step_ms;
 } clf_bench_train_result;
 
 /* Defaults: the trainer's defaults, 3 warm-up and 10 timed steps, no generation. */

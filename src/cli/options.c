@@ -58,6 +58,59 @@ size_t cli_model_opts(cli_model_flags *f, cli_opt *o) {
     return CLI_MODEL_OPTS;
 }
 
+void cli_optim_flags_from(cli_optim_flags *f, const clf_train_options *o) {
+    f->schedule = clf_schedule_name(o->schedule.kind);
+    f->warmup = o->schedule.warmup;
+    f->seed = (long)o->seed;
+    f->accum = o->accum;
+    f->lr = o->schedule.lr_max;
+    f->lr_min = o->schedule.lr_min;
+    f->noam_scale = o->schedule.scale;
+    f->beta1 = o->beta1;
+    f->beta2 = o->beta2;
+    f->eps = o->eps;
+    f->weight_decay = o->weight_decay;
+    f->clip = o->clip;
+    f->label_smoothing = o->label_smoothing;
+}
+
+int cli_optim_flags_to(const char *cmd, const cli_optim_flags *f, clf_train_options *o) {
+    if (clf_schedule_parse(f->schedule, &o->schedule.kind) != CLF_OK) return cli_fail(cmd, "%s", cli_plain(clf_errmsg()));
+    o->schedule.warmup = f->warmup;
+    o->schedule.lr_max = f->lr;
+    o->schedule.lr_min = f->lr_min;
+    o->schedule.scale = f->noam_scale;
+    o->seed = (uint64_t)f->seed;
+    o->accum = (int)f->accum;
+    o->beta1 = (float)f->beta1;
+    o->beta2 = (float)f->beta2;
+    o->eps = (float)f->eps;
+    o->weight_decay = (float)f->weight_decay;
+    o->clip = (float)f->clip;
+    o->label_smoothing = (float)f->label_smoothing;
+    return 0;
+}
+
+size_t cli_optim_opts(cli_optim_flags *f, cli_opt *o) {
+    const cli_opt opts[CLI_OPTIM_OPTS] = {
+        {"seed", CLI_INT, &f->seed, "N", "initialisation, data order and dropout", 0, 9.2e18},
+        {"accum", CLI_INT, &f->accum, "N", "micro-batches accumulated per step", 1, 1024},
+        {"label-smoothing", CLI_FLOAT, &f->label_smoothing, "X", "label smoothing of the loss", 0, 0.999},
+        {"schedule", CLI_STRING, &f->schedule, "noam|cosine|constant", "learning-rate schedule", 1, 0},
+        {"lr", CLI_FLOAT, &f->lr, "X", "peak learning rate (cosine, constant)", 0, 10},
+        {"lr-min", CLI_FLOAT, &f->lr_min, "X", "final learning rate (cosine)", 0, 10},
+        {"warmup", CLI_INT, &f->warmup, "N", "warm-up steps of the schedule (noam, cosine)", 0, 1e12},
+        {"noam-scale", CLI_FLOAT, &f->noam_scale, "X", "noam's scale factor", 0, 1e6},
+        {"beta1", CLI_FLOAT, &f->beta1, "X", "AdamW beta1", 0, 0.999999},
+        {"beta2", CLI_FLOAT, &f->beta2, "X", "AdamW beta2", 0, 0.999999},
+        {"adam-eps", CLI_FLOAT, &f->eps, "X", "AdamW epsilon", 0, 1},
+        {"weight-decay", CLI_FLOAT, &f->weight_decay, "X", "decoupled weight decay (2-D weights only)", 0, 10},
+        {"clip", CLI_FLOAT, &f->clip, "X", "clip the gradient's global norm to X (0: off)", 0, 1e12},
+    };
+    memcpy(o, opts, sizeof opts);
+    return CLI_OPTIM_OPTS;
+}
+
 const char *cli_peek(int argc, char **argv, const char *name) {
     size_t n = strlen(name);
     for (int i = 1; i < argc; i++) {

@@ -283,7 +283,8 @@ static clf_status fill(const clf_batcher *bt, const view *v, const size_t *order
     out->n_src_tokens = out->n_tgt_tokens = 0;
     for (size_t b = 0; b < B; b++) {
         const view *w = &v[order[r.begin + b]];
-        int32_t *s = out->src + b * (size_t)Ts, *ti = out->tgt_in + b * (size_t)Tt, *to = out->tgt_out + b * (size_t)Tt;
+        int32_t *ti = out->tgt_in + b * (size_t)Tt, *to = out->tgt_out + b * (size_t)Tt;
+        int32_t *s = lm ? NULL : out->src + b * (size_t)Ts; /* lm: src is NULL (NULL + 0 is undefined) */
         out->item[b] = w->item;
         if (lm) { /* next-byte prediction: in = window, out = window shifted by one */
             for (int t = 0; t < Tt; t++) {

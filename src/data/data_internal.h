@@ -10,7 +10,7 @@ typedef struct clf_pair {
     int src_len, tgt_len;
 } clf_pair;
 
-typedef enum { CLF_TASK_NONE = -1, CLF_TASK_REVERSE, CLF_TASK_SORT, CLF_TASK_ADD, CLF_TASK_COPY } clf_task_id;
+typedef enum { CLF_TASK_NONE = -1, CLF_TASK_REVERSE, CLF_TASK_SORT, CLF_TASK_ADD, CLF_TASK_COPY, CLF_TASK_RANDOM } clf_task_id;
 
 struct clf_dataset {
     clf_data_kind kind;

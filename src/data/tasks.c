@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "data/data_internal.h"
+#include "data/random_task.h"
 
 static const char *const task_names[] = {"reverse", "sort", "add", "copy"};
 #define N_TASKS (int)(sizeof task_names / sizeof task_names[0])
@@ -23,7 +24,7 @@ void clf_task_options_default(clf_task_options *opt) {
     opt->n_heldout = 500;
 }
 
-const char *clf_task_names(void) { return "reverse, sort, add, copy"; }
+const char *clf_task_names(void) { return "reverse, sort, add, copy, random[:S:T]"; }
 
 static const uint64_t pow10_table[19] = {1ull,
                                          10ull,
@@ -70,6 +71,10 @@ static uint64_t draw_operand(clf_rng *r, int d) {
 /* One pair of class-eligible sources (held-out draws skip classes that do not lend). */
 static void draw_pair(const clf_dataset *ds, clf_rng *r, bool heldout, uint8_t *src, int *src_len, uint8_t *tgt,
                       int *tgt_len) {
+    if (ds->task == CLF_TASK_RANDOM) {
+        clf_random_draw(ds, r, src, src_len, tgt, tgt_len);
+        return;
+    }
     int c;
     do c = (int)clf_rng_below(r, (uint64_t)n_classes(ds));
     while (heldout && !class_lends(ds, c));
@@ -122,6 +127,7 @@ clf_status clf_dataset_task(const char *name, uint64_t seed, const clf_task_opti
     if (!out) return CLF_ERROR(CLF_ERR_INVALID_ARG, "clf_dataset_task: out is NULL");
     *out = NULL;
     if (!name) return CLF_ERROR(CLF_ERR_INVALID_ARG, "clf_dataset_task: name is NULL");
+    if (clf_task_is_random(name)) return clf_dataset_random(name, seed, opt, out);
     clf_task_id task = CLF_TASK_NONE;
     for (int t = 0; t < N_TASKS; t++)
         if (strcmp(name, task_names[t]) == 0) task = (clf_task_id)t;
