@@ -12,6 +12,10 @@ packages=(
   libjansson-dev                                     # JSON (safetensors headers, --json output)
   check                                              # unit tests
   chromium                                           # the test that opens compare's HTML page
+  clang                                              # .ci/run's sanitizer and fuzz build (build-asan/)
+  libclang-rt-dev                                    # its libFuzzer and ASan/UBSan runtimes (Debian 12:
+                                                     # libclang-rt-14-dev, not pulled in without recommends)
+  llvm                                               # llvm-symbolizer: file:line in sanitizer reports
 )
 
 missing=()

@@ -4,39 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clformer/batch_file.h"
 #include "clformer/checkpoint.h"
 #include "commands.h"
 #include "load.h"
 #include "options.h"
-
-/* The batch file's tensors as a clf_batch (views into the open file). */
-static int read_batch(clf_st_file *bf, const clf_config *cfg, clf_batch *b) {
-    bool encdec = cfg->arch == CLF_ARCH_ENCDEC;
-    clf_st_i32 src = {0}, tin, tout;
-    const char *in_name = encdec ? "tgt_in" : "tokens_in", *out_name = encdec ? "tgt_out" : "tokens_out";
-    clf_status st = encdec ? clf_st_read_i32(bf, "src", 2, &src) : CLF_OK;
-    if (st == CLF_OK) st = clf_st_read_i32(bf, in_name, 2, &tin);
-    if (st == CLF_OK) st = clf_st_read_i32(bf, out_name, 2, &tout);
-    if (st == CLF_OK && encdec) st = clf_st_i32_check_range(&src, cfg->vocab_size);
-    if (st == CLF_OK) st = clf_st_i32_check_range(&tin, cfg->vocab_size);
-    if (st == CLF_OK) st = clf_st_i32_check_range(&tout, cfg->vocab_size);
-    if (st != CLF_OK) return cli_fail("grad", "%s", clf_errmsg());
-    if (tin.shape[0] != tout.shape[0] || tin.shape[1] != tout.shape[1] || (encdec && src.shape[0] != tin.shape[0]))
-        return cli_fail("grad", "%s: %s and %s (and src) must have the same batch and length", clf_st_path(bf), in_name,
-                        out_name);
-    if (tin.shape[0] < 1 || tin.shape[1] < 1 || (encdec && src.shape[1] < 1))
-        return cli_fail("grad", "%s: empty batch", clf_st_path(bf));
-    if (tin.shape[1] > cfg->max_len || (encdec && src.shape[1] > cfg->max_len))
-        return cli_fail("grad", "%s: sequences longer than the model's max_len %d", clf_st_path(bf), cfg->max_len);
-    memset(b, 0, sizeof *b);
-    b->B = (int)tin.shape[0];
-    b->Ts = encdec ? (int)src.shape[1] : 0;
-    b->Tt = (int)tin.shape[1];
-    b->src = (int32_t *)src.data;
-    b->tgt_in = (int32_t *)tin.data;
-    b->tgt_out = (int32_t *)tout.data;
-    return 0;
-}
 
 int cmd_grad(int argc, char **argv) {
     const char *ckpt = NULL, *batch = NULL, *out = NULL, *device = NULL;
@@ -68,7 +40,10 @@ int cmd_grad(int argc, char **argv) {
         cli_fail("grad", "%s", clf_errmsg());
         goto out;
     }
-    if (read_batch(bf, &m->cfg, &b)) goto out;
+    if (clf_batch_file_read(bf, &m->cfg, &b) != CLF_OK) {
+        cli_fail("grad", "%s", clf_errmsg());
+        goto out;
+    }
     m->cfg.dropout = 0; /* SPEC: dropout in config is ignored here */
     long count = 0;
     clf_dims max = {b.B, b.Ts, b.Tt, 0};
