@@ -48,12 +48,8 @@ static clf_status bench_shape(clf_bench *b, const char *role, bool ta, bool tb, 
         if (st == CLF_OK) st = run_one(&c); /* the first call chooses (and measures): not timed */
         if (st == CLF_OK) st = clf_bench_time_wall(b, run_one, &c, &ms);
         b->cfg = saved;
-        char name[64];
-        clf_gemm_variant v = PATHS[i].v;
-        clf_gemm_shape s = {.g = c.g, .batch = batch, .lda = ta ? m : k, .ldb = tb ? k : n, .ldc = n};
-        if (st == CLF_OK && v == CLF_GEMM_AUTO) st = clf_gemm_choose(b->dev, &s, &v);
-        snprintf(name, sizeof name, "%s (%s)", PATHS[i].name, clf_gemm_variant_name(v));
-        if (st == CLF_OK) st = clf_bench_add(b, name, shape, ms, 0, flops, 0);
+        /* the name stays the same whichever variant runs, so rows line up across devices and runs */
+        if (st == CLF_OK) st = clf_bench_add(b, PATHS[i].name, shape, ms, 0, flops, 0);
     }
     clf_status lift = clf_gemm_force(b->dev, CLF_GEMM_AUTO, false);
     if (st == CLF_OK) st = lift;

@@ -16,6 +16,7 @@ static const subcommand commands[] = {
     {"eval", cmd_eval, "held-out loss, perplexity, accuracy and exact match of a checkpoint"},
     {"generate", cmd_generate, "translate lines (encdec) or continue a prompt (decoder)"},
     {"bench", cmd_bench, "time every kernel against the device's measured limits"},
+    {"compare", cmd_compare, "the same suite on every device side by side: speed and numerical agreement"},
     {"grad", cmd_grad, "one forward and backward pass on a batch file; dump loss, logits, gradients"},
 };
 
