@@ -86,8 +86,10 @@ START_TEST(forward_survives_offset) {
 }
 END_TEST
 
-/* Backward into gradients prefilled with `fill` (random when fill is NaN). */
-static void check_bwd(int n, int d, double fill, const clf_layernorm_cfg *cfg) {
+/* Backward into gradients prefilled with `fill` (random when fill is NaN). With `cancel` > 0, row
+ * n-1-r of dy is minus row r plus noise of that size, so dbeta's column sums cancel to about `cancel`
+ * of their terms: rounding in any partial sum that is not compensated shows at 1e-5. */
+static void check_bwd(int n, int d, double fill, double cancel, const clf_layernorm_cfg *cfg) {
     clf_device *dev = harness_device();
     ln_case c = case_new(n, d, 0, 0.1);
     size_t nd = (size_t)n * (size_t)d;
@@ -95,6 +97,12 @@ static void check_bwd(int n, int d, double fill, const clf_layernorm_cfg *cfg) {
     CLF_CK(clf_layernorm_fwd_cfg(dev, y, mean, rstd, c.mx, c.mg, c.mb, n, d, EPS, cfg));
     double *dyd;
     float *dy = harness_random(nd, -1, 1, &dyd);
+    if (cancel > 0) {
+        for (int r = 0; r < n / 2; r++)
+            for (int k = 0; k < d; k++)
+                dy[(size_t)(n - 1 - r) * d + k] = (float)(-dy[(size_t)r * d + k] + cancel * harness_uniform(-1, 1));
+        for (size_t k = 0; k < nd; k++) dyd[k] = dy[k];
+    }
     float *dx0 = harness_random(nd, -1, 1, NULL), *dg0 = harness_random((size_t)d, -1, 1, NULL),
           *db0 = harness_random((size_t)d, -1, 1, NULL);
     if (!isnan(fill)) {
@@ -109,11 +117,13 @@ static void check_bwd(int n, int d, double fill, const clf_layernorm_cfg *cfg) {
     ref_layernorm_bwd(rdx, rdg, rdb, dyd, c.xd, c.gd, n, d, EPS);
     float *gdx = harness_download(mdx, nd), *gdg = harness_download(mdg, (size_t)d), *gdb = harness_download(mdb, (size_t)d);
     char what[96];
-    snprintf(what, sizeof what, "layernorm_bwd dx n=%d d=%d fill=%g wg=%d", n, d, fill, cfg->wg);
+    snprintf(what, sizeof what, "layernorm_bwd dx n=%d d=%d fill=%g cancel=%g wg=%d", n, d, fill, cancel, cfg->wg);
     harness_expect_close(what, gdx, rdx, nd, 1e-5);
-    snprintf(what, sizeof what, "layernorm_bwd dgamma n=%d d=%d fill=%g wg=%d", n, d, fill, cfg->wg);
+    snprintf(what, sizeof what, "layernorm_bwd dgamma n=%d d=%d fill=%g cancel=%g wg=%d", n, d, fill, cancel,
+             cfg->wg);
     harness_expect_close(what, gdg, rdg, (size_t)d, 1e-5);
-    snprintf(what, sizeof what, "layernorm_bwd dbeta n=%d d=%d fill=%g wg=%d", n, d, fill, cfg->wg);
+    snprintf(what, sizeof what, "layernorm_bwd dbeta n=%d d=%d fill=%g cancel=%g wg=%d", n, d, fill, cancel,
+             cfg->wg);
     harness_expect_close(what, gdb, rdb, (size_t)d, 1e-5);
     free(dyd), free(dy), free(dx0), free(dg0), free(db0), free(rdx), free(rdg), free(rdb);
     free(gdx), free(gdg), free(gdb);
@@ -125,16 +135,25 @@ static void check_bwd(int n, int d, double fill, const clf_layernorm_cfg *cfg) {
 START_TEST(backward_accumulates_into_prefilled) {
     for (size_t i = 0; i < sizeof sizes_n / sizeof *sizes_n; i++)
         for (size_t j = 0; j < sizeof sizes_d / sizeof *sizes_d; j++)
-            for (size_t k = 0; k < N_CFGS; k++) check_bwd(sizes_n[i], sizes_d[j], NAN, &cfgs[k]);
+            for (size_t k = 0; k < N_CFGS; k++) check_bwd(sizes_n[i], sizes_d[j], NAN, 0, &cfgs[k]);
 }
 END_TEST
 
 /* From zero the contribution alone is compared, with nothing to hide its rounding behind. */
 START_TEST(backward_contribution_alone) {
     for (size_t k = 0; k < N_CFGS; k++) {
-        check_bwd(33, 257, 0, &cfgs[k]);
-        check_bwd(257, 1000, 0, &cfgs[k]);
-        check_bwd(7, 13, 0, &cfgs[k]);
+        check_bwd(33, 257, 0, 0, &cfgs[k]);
+        check_bwd(257, 1000, 0, 0, &cfgs[k]);
+        check_bwd(7, 13, 0, 0, &cfgs[k]);
+    }
+}
+END_TEST
+
+/* dbeta's column sums cancel to 1e-3 of their terms (n even: every row has its partner). */
+START_TEST(backward_sums_survive_cancellation) {
+    for (size_t k = 0; k < N_CFGS; k++) {
+        check_bwd(256, 72, 0, 1e-3, &cfgs[k]);
+        check_bwd(100, 13, 0, 1e-3, &cfgs[k]);
     }
 }
 END_TEST
@@ -264,6 +283,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, forward_survives_offset);
     tcase_add_test(tc, backward_accumulates_into_prefilled);
     tcase_add_test(tc, backward_contribution_alone);
+    tcase_add_test(tc, backward_sums_survive_cancellation);
     tcase_add_test(tc, results_are_bit_identical_between_runs);
     tcase_add_test(tc, rejects_invalid_arguments);
     suite_add_tcase(s, tc);

@@ -228,11 +228,12 @@ int cmd_bench(int argc, char **argv) {
         {"device", CLI_STRING, &device, "SPEC", "device: P:D, gpu, cpu, any or part of its name", 1, 0},
         {"quick", CLI_FLAG, &quick, NULL, "smaller shapes and sweeps", 1, 0},
         {"iters", CLI_INT, &iters, "N", "timed runs per kernel (the median is reported)", 1, 10000},
-        {"only", CLI_STRING, &only, "NAME", "one family: linear, attention, norm, elementwise, optim", 1, 0},
+        {"only", CLI_STRING, &only, "NAME", "one family: gemm, linear, attention, norm, elementwise, optim", 1, 0},
         {"json", CLI_STRING, &json, "FILE", "also write the figures as JSON", 1, 0},
         {"builds", CLI_FLAG, &builds, NULL, "also time building every kernel program, from source and from the cache", 1, 0},
     };
-    const cli_command cmd = {"bench", "Time every kernel at the shapes of a training step (d_model 512, 8 heads, d_ff 2048, 4096 tokens).",
+    const cli_command cmd = {"bench", "Time every kernel at the shapes of a training step (d_model 512, 8 heads, d_ff 2048, 4096 tokens);\n"
+                             "`clformer bench --train --help` for whole training steps and generation.",
                              "[options]", opts, sizeof opts / sizeof opts[0]};
     int rc = cli_parse(&cmd, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : 2;

@@ -9,12 +9,31 @@
 #include "clformer/launch.h"
 
 #define LN_GPU_WG 64 /* items per row on GPUs; CPUs take 1 */
-#define LN_ROWS 16   /* rows per backward group (fixes the workspace size) */
+#ifndef LN_ROWS
+#define LN_ROWS 32 /* rows per backward group (fixes the workspace size) */
+#endif
+#ifndef LN_VW
+#define LN_VW 16 /* floats per vector chunk in the kernels */
+#endif
 
 static size_t ln_groups(int n) { return ((size_t)n + LN_ROWS - 1) / LN_ROWS; }
 
 size_t clf_layernorm_workspace_floats(int n, int d) {
     return n > 0 && d > 0 ? ln_groups(n) * 4 * (size_t)d : 0; /* sums and their compensations */
+}
+
+/* Forward rows per work-group: on CPUs a group takes rows until it holds about LN_CPU_FLOATS (PoCL
+ * schedules groups one by one, and a narrow row costs less than a group); GPUs want many groups. */
+#define LN_CPU_FLOATS 4096
+static int ln_fwd_rows(const clf_device_info *info, int d) {
+    if (!info->is_cpu) return 1;
+    int rows = LN_CPU_FLOATS / d;
+    return rows < 1 ? 1 : rows > 16 ? 16 : rows;
+}
+
+static size_t ln_fwd_groups(const clf_device *dev, int n, int d) {
+    size_t rows = (size_t)ln_fwd_rows(clf_device_get_info(dev), d);
+    return ((size_t)n + rows - 1) / rows;
 }
 
 /* Checks what both passes share and resolves the work-group size into *wg and the build options. */
@@ -28,7 +47,7 @@ static clf_status ln_prepare(clf_device *dev, const char *fn, int n, int d, cons
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: wg %d is not a power of two up to the device's %zu", fn, w,
                          info->max_work_group);
     *wg = (size_t)w;
-    snprintf(opts, len, "-DWG=%d -DROWS=%d", w, LN_ROWS);
+    snprintf(opts, len, "-DWG=%d -DROWS=%d -DFROWS=%d -DVW=%d", w, LN_ROWS, ln_fwd_rows(info, d), LN_VW);
     return CLF_OK;
 }
 
@@ -37,7 +56,7 @@ clf_status clf_layernorm_fwd_cfg(clf_device *dev, cl_mem y /* [n, d] */, cl_mem 
                                  cl_mem beta /* [d] */, int n, int d, float eps, const clf_layernorm_cfg *cfg) {
     static const char fn[] = "layernorm_fwd";
     size_t wg = 0;
-    char opts[48];
+    char opts[64];
     clf_status st = ln_prepare(dev, fn, n, d, cfg, &wg, opts, sizeof opts);
     if (st != CLF_OK) return st;
     if (!isfinite(eps) || eps < 0)
@@ -51,7 +70,7 @@ clf_status clf_layernorm_fwd_cfg(clf_device *dev, cl_mem y /* [n, d] */, cl_mem 
     if (st == CLF_OK) st = clf_buffer_check(gamma, colb, "gamma");
     if (st == CLF_OK) st = clf_buffer_check(beta, colb, "beta");
     if (st != CLF_OK) return clf_error_context(st, "%s", fn);
-    size_t global[2] = {wg, (size_t)n}, local[2] = {wg, 1};
+    size_t global[2] = {wg, ln_fwd_groups(dev, n, d)}, local[2] = {wg, 1};
     return CLF_RUN(dev, "layernorm", opts, "layernorm_fwd", 2, global, local, CLF_ARG_MEM(y), CLF_ARG_MEM(mean),
                    CLF_ARG_MEM(rstd), CLF_ARG_MEM(x), CLF_ARG_MEM(gamma), CLF_ARG_MEM(beta), CLF_ARG_INT(n),
                    CLF_ARG_INT(d), CLF_ARG_FLOAT(eps));
@@ -63,7 +82,7 @@ clf_status clf_layernorm_bwd_cfg(clf_device *dev, cl_mem dx /* [n, d] */, cl_mem
                                  cl_mem workspace, int n, int d, const clf_layernorm_cfg *cfg) {
     static const char fn[] = "layernorm_bwd";
     size_t wg = 0;
-    char opts[48];
+    char opts[64];
     clf_status st = ln_prepare(dev, fn, n, d, cfg, &wg, opts, sizeof opts);
     if (st != CLF_OK) return st;
     size_t nd = (size_t)n * (size_t)d * sizeof(float), rowb = (size_t)n * sizeof(float),
@@ -85,7 +104,7 @@ clf_status clf_layernorm_bwd_cfg(clf_device *dev, cl_mem dx /* [n, d] */, cl_mem
                  CLF_ARG_MEM(workspace), CLF_ARG_MEM(dy), CLF_ARG_MEM(x), CLF_ARG_MEM(mean), CLF_ARG_MEM(rstd),
                  CLF_ARG_MEM(gamma), CLF_ARG_INT(n), CLF_ARG_INT(d));
     if (st != CLF_OK) return st;
-    size_t chunks = ((size_t)d + 7) / 8, lc = chunks < 64 ? chunks : 64;
+    size_t chunks = ((size_t)d + LN_VW - 1) / LN_VW, lc = chunks < 64 ? chunks : 64;
     return CLF_RUN(dev, "layernorm", opts, "layernorm_bwd_dgamma", 1, &chunks, &lc, CLF_ARG_MEM(dgamma),
                    CLF_ARG_MEM(dbeta), CLF_ARG_MEM(workspace), CLF_ARG_INT((int)groups), CLF_ARG_INT(d));
 }
