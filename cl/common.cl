@@ -48,4 +48,43 @@ __attribute__((always_inline)) inline bool clf_dropout_keep(uint i, uint site, u
      : clf_dropout_keep((idx), drop_site, drop_step, (uint2)(seed_lo, seed_hi), drop_threshold) ? drop_scale \
                                                                                                   : 0.0f)
 
+/* exp(x) for x <= 0 (NaN stays NaN, -inf and anything below -87 give 0, i.e. results under 2^-125
+ * flush to zero), within about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in two parts, the
+ * first exact in few bits so n * C1 is exact), exp(r) by Cephes' degree-7 polynomial, then 2^n built
+ * in the exponent bits. The library exp of some drivers (PoCL's among them) is several times slower.
+ * One definition per width: clf_exp_neg1 (float), clf_exp_neg4, clf_exp_neg8, clf_exp_neg16. */
+#define CLF_DEFINE_EXP_NEG(W, F, AS_I, AS_F)                                                              \
+    __attribute__((always_inline)) inline F clf_exp_neg##W(F x) {                                       \
+        F xc = select(x, (F)(-88.0f), x < -88.0f); /* NaN compares false and passes through */          \
+        /* n = round(x / ln2) by the 1.5 * 2^23 trick: no call to rint or a conversion (either may     \
+         * leave the vector path) */                                                                    \
+        F big = xc * 1.44269504088896341f + 12582912.0f;                                                \
+        F n = big - 12582912.0f;                                                                        \
+        F r = fma(n, (F)(-0.693359375f), xc);                                                           \
+        r = fma(n, (F)(2.12194440e-4f), r);                                                             \
+        F p = (F)(1.9875691500e-4f);                                                                    \
+        p = fma(p, r, (F)(1.3981999507e-3f));                                                           \
+        p = fma(p, r, (F)(8.3334519073e-3f));                                                           \
+        p = fma(p, r, (F)(4.1665795894e-2f));                                                           \
+        p = fma(p, r, (F)(1.6666665459e-1f));                                                           \
+        p = fma(p, r, (F)(5.0000001201e-1f));                                                           \
+        p = fma(p, r * r, r) + 1.0f;                                                                    \
+        F two_n = AS_F((AS_I(big) - 0x4B400000 + 127) << 23);                                           \
+        return select(p * two_n, (F)(0.0f), x < -87.0f);                                                \
+    }
+CLF_DEFINE_EXP_NEG(1, float, as_int, as_float)
+CLF_DEFINE_EXP_NEG(4, float4, as_int4, as_float4)
+CLF_DEFINE_EXP_NEG(8, float8, as_int8, as_float8)
+CLF_DEFINE_EXP_NEG(16, float16, as_int16, as_float16)
+
+/* One compensated step of a sum, for any float type: s += v, with c gathering what each addition lost,
+ * exactly (Knuth's two-sum: no branch, no magnitude test), so the sum is s + c and its error is about
+ * one rounding of the result even when the terms cancel. Additions only, so contraction cannot break it. */
+#define CLF_TWO_SUM_STEP(F, s, c, v)                                                                     \
+    do {                                                                                                \
+        F two_sum_v_ = (v), two_sum_t_ = (s) + two_sum_v_, two_sum_vv_ = two_sum_t_ - (s);               \
+        (c) += ((s) - (two_sum_t_ - two_sum_vv_)) + (two_sum_v_ - two_sum_vv_);                        \
+        (s) = two_sum_t_;                                                                               \
+    } while (0)
+
 #endif

@@ -18,34 +18,10 @@
 #define intv CE_CAT(int, VW)
 #define vloadv CE_CAT(vload, VW)
 #define vstorev CE_CAT(vstore, VW)
-#define as_intv CE_CAT(as_int, VW)
-#define as_floatv CE_CAT(as_float, VW)
 
-/* exp(x) for x <= 0 (NaN stays NaN, -inf and anything below -87 give 0, i.e. results under 2^-125
- * flush to zero), within about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in two parts, the
- * first exact in few bits so n * C1 is exact), exp(r) by Cephes' degree-7 polynomial, then 2^n built
- * in the exponent bits. The library exp of some drivers (PoCL's among them) is several times slower
- * and was this kernel's limit. */
-inline floatv ce_exp(floatv x) {
-    floatv xc = select(x, (floatv)(-88.0f), x < -88.0f); /* NaN compares false and passes through */
-    /* n = round(x / ln2) by the 1.5 * 2^23 trick: the sum's low mantissa bits hold n, with no call to
-     * rint or a conversion (either may leave the vector path) */
-    floatv big = xc * 1.44269504088896341f + 12582912.0f;
-    floatv n = big - 12582912.0f;
-    floatv r = fma(n, (floatv)(-0.693359375f), xc);
-    r = fma(n, (floatv)(2.12194440e-4f), r);
-    floatv p = (floatv)(1.9875691500e-4f);
-    p = fma(p, r, (floatv)(1.3981999507e-3f));
-    p = fma(p, r, (floatv)(8.3334519073e-3f));
-    p = fma(p, r, (floatv)(4.1665795894e-2f));
-    p = fma(p, r, (floatv)(1.6666665459e-1f));
-    p = fma(p, r, (floatv)(5.0000001201e-1f));
-    p = fma(p, r * r, r) + 1.0f;
-    floatv two_n = as_floatv((as_intv(big) - 0x4B400000 + 127) << 23);
-    return select(p * two_n, (floatv)(0.0f), x < -87.0f);
-}
-
-inline float ce_exp1(float x) { return ce_exp((floatv)(x)).s0; }
+/* exp for x <= 0 at the walk's width (cl/common.cl): the library exp of PoCL was this kernel's limit. */
+#define ce_exp CE_CAT(clf_exp_neg, VW)
+#define ce_exp1 clf_exp_neg1
 
 /* Horizontal max and sum of a vector, in halves (a tree), so no lane's rounding is favoured. */
 #if VW == 16

@@ -15,8 +15,11 @@ static const double TOL = 1e-4;
 static const char *const ACT_NAME[] = {"none", "relu", "gelu"};
 
 /* n, in, out: awkward sizes, one row and one column, n past the bias reduction's chunk of rows. */
-static const int SHAPES[][3] = {{1, 1, 1},     {1, 7, 13},    {7, 13, 1},   {13, 33, 7},
-                                {33, 257, 13}, {257, 33, 259}, {1031, 13, 65}};
+static const int SHAPES[][3] = {{1, 1, 1},     {1, 7, 13},     {7, 13, 1},     {13, 33, 7},   {33, 5, 33},
+                                {33, 257, 13}, {257, 33, 259}, {257, 7, 2051}, {1031, 13, 65}};
+/* The layout under test: each case runs in both (the element layout is the GPUs', rows the CPUs'). */
+static clf_linear_cfg g_cfg;
+static const clf_linear_layout LAYOUTS[] = {CLF_LINEAR_ELEMENTS, CLF_LINEAR_ROWS};
 enum { N_SHAPES = sizeof SHAPES / sizeof SHAPES[0] };
 
 static void fwd_case(int n, int in, int out, clf_activation act, bool bias, bool keep_pre) {
@@ -28,12 +31,12 @@ static void fwd_case(int n, int in, int out, clf_activation act, bool bias, bool
     cl_mem dx = harness_upload(x, (size_t)n * in), dw = harness_upload(w, (size_t)out * in);
     cl_mem db = bias ? harness_upload(b, (size_t)out) : NULL;
     cl_mem dy = harness_poisoned(no), dpre = keep_pre ? harness_poisoned(no) : NULL;
-    CLF_CK(clf_linear_fwd(harness_device(), dy, dpre, dx, dw, db, n, in, out, act));
+    CLF_CK(clf_linear_fwd_cfg(harness_device(), dy, dpre, dx, dw, db, n, in, out, act, &g_cfg));
     double *ry = malloc(no * sizeof *ry), *rpre = malloc(no * sizeof *rpre);
     ref_linear_fwd(ry, rpre, rx, rw, bias ? rb : NULL, n, in, out, act);
     char what[128];
-    snprintf(what, sizeof what, "linear_fwd y %dx%d->%d act=%s bias=%d pre=%d", n, in, out, ACT_NAME[act], bias,
-             keep_pre);
+    snprintf(what, sizeof what, "linear_fwd y %dx%d->%d act=%s bias=%d pre=%d layout=%d", n, in, out, ACT_NAME[act],
+             bias, keep_pre, (int)g_cfg.layout);
     float *got = harness_download(dy, no);
     harness_expect_close(what, got, ry, no, TOL);
     free(got);
@@ -50,13 +53,16 @@ static void fwd_case(int n, int in, int out, clf_activation act, bool bias, bool
 }
 
 START_TEST(forward_matches_reference) {
+    for (size_t l = 0; l < 2; l++)
     for (int s = 0; s < N_SHAPES; s++)
         for (int act = CLF_ACT_NONE; act <= CLF_ACT_GELU; act++)
             for (int bias = 0; bias < 2; bias++) {
                 fwd_case(SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], (clf_activation)act, bias, true);
+                g_cfg.layout = LAYOUTS[l];
                 if (act != CLF_ACT_GELU)
                     fwd_case(SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], (clf_activation)act, bias, false);
             }
+    g_cfg.layout = CLF_LINEAR_AUTO;
 }
 END_TEST
 
@@ -104,7 +110,7 @@ static void bwd_run(const bwd_data *d, bool want_dx, bool want_db, float **dx, f
     cl_mem y = d->act == CLF_ACT_RELU ? harness_upload(d->y, no) : NULL;
     cl_mem pre = d->act == CLF_ACT_GELU ? harness_upload(d->pre, no) : NULL;
     cl_mem ws = ws_n ? harness_poisoned(ws_n) : NULL;
-    CLF_CK(clf_linear_bwd(harness_device(), gx, gw, gb, dy, x, w, y, pre, ws, n, in, out, d->act));
+    CLF_CK(clf_linear_bwd_cfg(harness_device(), gx, gw, gb, dy, x, w, y, pre, ws, n, in, out, d->act, &g_cfg));
     *dw = harness_download(gw, (size_t)out * in);
     *dx = gx ? harness_download(gx, (size_t)n * in) : NULL;
     *db = gb ? harness_download(gb, (size_t)out) : NULL;
@@ -114,8 +120,8 @@ static void bwd_run(const bwd_data *d, bool want_dx, bool want_db, float **dx, f
 }
 
 static void bwd_name(char *what, size_t size, const char *grad, const bwd_data *d, int mode) {
-    snprintf(what, size, "linear_bwd %s %dx%d->%d act=%s mode=%d", grad, d->n, d->in, d->out, ACT_NAME[d->act],
-             mode);
+    snprintf(what, size, "linear_bwd %s %dx%d->%d act=%s mode=%d layout=%d", grad, d->n, d->in, d->out,
+             ACT_NAME[d->act], mode, (int)g_cfg.layout);
 }
 
 START_TEST(backward_accumulates) {
@@ -123,9 +129,10 @@ START_TEST(backward_accumulates) {
         for (int act = CLF_ACT_NONE; act <= CLF_ACT_GELU; act++) {
             bwd_data d;
             bwd_data_make(&d, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], (clf_activation)act);
-            for (int mode = 0; mode < 2; mode++) { /* all gradients, then dw alone */
+            for (int mode = 0; mode < 4; mode++) { /* all gradients, then dw alone; in each layout */
+                g_cfg.layout = LAYOUTS[mode / 2];
                 float *dx, *dw, *db;
-                bwd_run(&d, mode == 0, mode == 0, &dx, &dw, &db);
+                bwd_run(&d, mode % 2 == 0, mode % 2 == 0, &dx, &dw, &db);
                 char what[128];
                 bwd_name(what, sizeof what, "dw", &d, mode);
                 harness_expect_close(what, dw, d.rdw, (size_t)d.out * d.in, TOL);
@@ -139,6 +146,42 @@ START_TEST(backward_accumulates) {
             }
             bwd_data_free(&d);
         }
+    g_cfg.layout = CLF_LINEAR_AUTO;
+}
+END_TEST
+
+/* The bias gradient where each column's terms cancel: pairs of rows +-B_j + small, so the sums are small
+ * against their terms and a plain float sum loses most of its digits. ReLU with y = 1 passes dy through. */
+START_TEST(bias_gradient_survives_cancellation) {
+    const int n = 1031, in = 3, out = 33;
+    size_t no = (size_t)n * out;
+    float *dy = harness_random(no, -1, 1, NULL), *big = harness_random((size_t)out, 1000, 4000, NULL);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < out && i + 1 - i % 2 < n; j++) dy[(size_t)i * out + j] += (i % 2 ? -big[j] : big[j]);
+    float *x = harness_random((size_t)n * in, -1, 1, NULL), *w = harness_random((size_t)out * in, -1, 1, NULL);
+    float *ones = malloc(no * sizeof *ones), *zero = calloc((size_t)out * in, sizeof *zero);
+    for (size_t i = 0; i < no; i++) ones[i] = 1.0f;
+    double *want = calloc((size_t)out, sizeof *want);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < out; j++) want[j] += dy[(size_t)i * out + j];
+    cl_mem gdy = harness_upload(dy, no), gx = harness_upload(x, (size_t)n * in), gw = harness_upload(w, (size_t)out * in);
+    cl_mem gy = harness_upload(ones, no);
+    for (int act = CLF_ACT_NONE; act <= CLF_ACT_RELU; act++)
+        for (size_t l = 0; l < 2; l++) {
+            clf_linear_cfg cfg = {LAYOUTS[l]};
+            cl_mem gdw = harness_upload(zero, (size_t)out * in), gdb = harness_upload(zero, (size_t)out);
+            cl_mem ws = harness_poisoned(clf_linear_workspace_floats(n, out, (clf_activation)act));
+            CLF_CK(clf_linear_bwd_cfg(harness_device(), NULL, gdw, gdb, gdy, gx, gw, gy, NULL, ws, n, in, out,
+                                      (clf_activation)act, &cfg));
+            float *db = harness_download(gdb, (size_t)out);
+            char what[96];
+            snprintf(what, sizeof what, "linear_bwd db cancelling act=%s layout=%d", ACT_NAME[act], (int)cfg.layout);
+            harness_expect_close(what, db, want, (size_t)out, 1e-5);
+            free(db);
+            harness_release(gdw), harness_release(gdb), harness_release(ws);
+        }
+    free(dy), free(big), free(x), free(w), free(ones), free(zero), free(want);
+    harness_release(gdy), harness_release(gx), harness_release(gw), harness_release(gy);
 }
 END_TEST
 
@@ -233,9 +276,11 @@ START_TEST(plain_forward_is_one_gemm) {
     before = clf_device_launch_count(dev);
     CLF_CK(clf_linear_fwd(dev, y, NULL, x, w, b, n, in, out, CLF_ACT_RELU));
     ck_assert_uint_eq(clf_device_launch_count(dev) - before, 2);
-    ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_NONE), 0);
-    ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_RELU), (size_t)n * out);
-    ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_GELU), (size_t)n * out);
+    /* dpre with an activation, and two bias-gradient partials per block of up to 32 rows */
+    ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_NONE), 2 * (size_t)out);
+    ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_RELU), (size_t)n * out + 2 * (size_t)out);
+    ck_assert_uint_eq(clf_linear_workspace_floats(40, out, CLF_ACT_GELU), (size_t)40 * out + 4 * (size_t)out);
+    ck_assert_uint_eq(clf_linear_workspace_floats(0, out, CLF_ACT_GELU), 0);
     free(v);
     harness_release(x), harness_release(w), harness_release(b), harness_release(y);
 }
@@ -253,7 +298,8 @@ START_TEST(refuses_bad_arguments) {
     int n = 4, in = 3, out = 2;
     float *v = harness_random(64, -1, 1, NULL);
     cl_mem x = harness_upload(v, 12), w = harness_upload(v, 6), b = harness_upload(v, 2), y = harness_upload(v, 8);
-    cl_mem pre = harness_upload(v, 8), ws = harness_upload(v, 8), small = harness_upload(v, 5);
+    cl_mem pre = harness_upload(v, 8), ws = harness_upload(v, clf_linear_workspace_floats(n, out, CLF_ACT_GELU));
+    cl_mem small = harness_upload(v, 5);
     cl_mem dx = harness_upload(v, 12), dw = harness_upload(v, 6), db = harness_upload(v, 2);
     const clf_activation gelu = CLF_ACT_GELU, relu = CLF_ACT_RELU;
     EXPECT_INVALID(clf_linear_fwd(NULL, y, pre, x, w, b, n, in, out, relu), "dev");
@@ -267,6 +313,8 @@ START_TEST(refuses_bad_arguments) {
     EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, out, (clf_activation)7), "activation");
     EXPECT_INVALID(clf_linear_fwd(dev, small, pre, x, w, b, n, in, out, relu), "y holds 20 bytes, needs 32");
     EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, 3, relu), "needs");
+    EXPECT_INVALID(clf_linear_fwd_cfg(dev, y, pre, x, w, b, n, in, out, relu, &(clf_linear_cfg){(clf_linear_layout)9}),
+                   "layout");
     CLF_CK(clf_linear_fwd(dev, y, pre, x, w, b, n, in, out, gelu));
 
     EXPECT_INVALID(clf_linear_bwd(NULL, dx, dw, db, y, x, w, y, pre, ws, n, in, out, relu), "dev");
@@ -298,6 +346,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, forward_matches_reference);
     tcase_add_test(tc, backward_accumulates);
+    tcase_add_test(tc, bias_gradient_survives_cancellation);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, runs_are_bit_identical);
     tcase_add_test(tc, plain_forward_is_one_gemm);
