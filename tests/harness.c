@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "ref/ref_error.h"
+
 static clf_device *g_device;
 static uint64_t g_seed, g_state;
 static int g_seeded;
@@ -88,18 +90,7 @@ float *harness_download(cl_mem buf, size_t n) {
 
 void harness_release(cl_mem buf) { clf_buffer_release(harness_device(), buf); }
 
-double harness_rel_err(const float *got, const double *ref, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(got[i]) != isnan(ref[i]) || ((isinf(got[i]) || isinf(ref[i])) && (double)got[i] != ref[i]))
-            return INFINITY;
-        if (isnan(ref[i]) || isinf(ref[i])) continue;
-        double d = (double)got[i] - ref[i];
-        num += d * d;
-        den += ref[i] * ref[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
+double harness_rel_err(const float *got, const double *ref, size_t n) { return ref_rel_err(got, ref, n); }
 
 void harness_expect_close(const char *what, const float *got, const double *ref, size_t n, double tol) {
     double err = harness_rel_err(got, ref, n);

@@ -5,22 +5,7 @@ set -u
 clf=$1
 dir=$(mktemp -d /tmp/clformer-test-bench-cli-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-passed=0 failed=0
-
-# expect CODE PATTERN -- COMMAND...: the command exits with CODE ("nonzero" for any but 0) and its
-# output (stdout and stderr) matches the extended regex PATTERN.
-expect() {
-  local code=$1 pattern=$2; shift 3
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  local ok=1
-  if [ "$code" = nonzero ]; then [ "$rc" -ne 0 ] || ok=0; else [ "$rc" -eq "$code" ] || ok=0; fi
-  printf '%s' "$out" | grep -Eq -- "$pattern" || ok=0
-  if [ "$ok" = 1 ]; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    printf 'FAIL: %s\n  exit %s (want %s), output:\n%s\n  (wanted /%s/)\n' "$*" "$rc" "$code" "$out" "$pattern"
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 
 tiny=(--d-model 16 --n-heads 2 --d-ff 32 --n-enc-layers 1 --n-dec-layers 1 --steps 2 --warmup 1)
 
@@ -62,5 +47,4 @@ expect 0 'per step: [0-9.]+ launches, [0-9.]+ host waits; peak device memory [0-
 # a built-in task instead of random tokens
 expect 0 'batches: reverse, 128 tokens' -- "$clf" bench --train "${tiny[@]}" --batch 0 --task reverse --batch-tokens 128 --max-len 32
 
-echo "$passed passed, $failed failed"
-[ "$failed" = 0 ]
+finish bench_cli

@@ -5,22 +5,7 @@ set -u
 clf=$1
 dir=$(mktemp -d /tmp/clformer-test-cli-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-passed=0 failed=0
-
-# expect CODE PATTERN -- COMMAND...: the command exits with CODE ("nonzero" for any but 0) and its
-# output (stdout and stderr) matches the extended regex PATTERN.
-expect() {
-  local code=$1 pattern=$2; shift 3
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  local ok=1
-  if [ "$code" = nonzero ]; then [ "$rc" -ne 0 ] || ok=0; else [ "$rc" -eq "$code" ] || ok=0; fi
-  printf '%s' "$out" | grep -Eq -- "$pattern" || ok=0
-  if [ "$ok" = 1 ]; then passed=$((passed + 1)); else
-    failed=$((failed + 1))
-    printf 'FAIL: %s\n  exit %s (want %s), output:\n%s\n  (wanted /%s/)\n' "$*" "$rc" "$code" "$out" "$pattern"
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 
 # commands and flags
 expect 2 'usage: clformer COMMAND' -- "$clf"
@@ -98,5 +83,4 @@ PY
 expect nonzero "value 300 at" -- "$clf" grad --checkpoint "$ck" --batch "$dir/bad_batch.safetensors" --out "$dir/g2.safetensors"
 expect nonzero 'required' -- "$clf" grad --checkpoint "$ck"
 
-echo "cli: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish cli

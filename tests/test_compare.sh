@@ -7,26 +7,9 @@ set -u
 clf=$1
 dir=$(mktemp -d /tmp/clformer-test-compare-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-passed=0 failed=0
+. "$(dirname "$0")/expect.sh"
 export POCL_DEVICES="pthread basic"
 unset CLFORMER_FAULT CLFORMER_DEVICE
-
-ok() { passed=$((passed + 1)); }
-bad() { failed=$((failed + 1)); printf 'FAIL: %s\n' "$*"; }
-
-# expect CODE PATTERN -- COMMAND...: the command exits with CODE ("nonzero" for any but 0) and its
-# output (stdout and stderr) matches the extended regex PATTERN.
-expect() {
-  local code=$1 pattern=$2; shift 3
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  local good=1
-  if [ "$code" = nonzero ]; then [ "$rc" -ne 0 ] || good=0; else [ "$rc" -eq "$code" ] || good=0; fi
-  printf '%s' "$out" | grep -Eq -- "$pattern" || good=0
-  if [ "$good" = 1 ]; then ok; else
-    bad "$*"; printf '  exit %s (want %s), output:\n%s\n  (wanted /%s/)\n' "$rc" "$code" "$out" "$pattern"
-  fi
-}
 
 # flags and selectors
 expect 0 'exit status: 0 every device ran' -- "$clf" compare --help
@@ -40,18 +23,18 @@ expect 2 'baseline: .*nosuch.json' -- "$clf" compare --baseline "$dir/nosuch.jso
 
 # both devices, every format
 out=$("$clf" compare --tiny --json "$dir/c.json" --csv "$dir/c.csv" --html "$dir/c.html" 2>"$dir/progress"); rc=$?
-if [ "$rc" -eq 0 ]; then ok; else bad "compare --tiny exited $rc"; printf '%s\n' "$out"; cat "$dir/progress"; fi
+if [ "$rc" -eq 0 ]; then pass; else fail "compare --tiny exited $rc"; printf '%s\n' "$out"; cat "$dir/progress"; fi
 grep -q 'numerical agreement with the float64' "$dir/progress" && grep -q 'kernel benchmarks' "$dir/progress" \
-  && ok || bad "no progress lines on stderr"
+  && pass || fail "no progress lines on stderr"
 for dev in basic pthread; do
-  printf '%s' "$out" | head -n 8 | grep -q "$dev" && ok || bad "the table has no column for $dev"
+  printf '%s' "$out" | head -n 8 | grep -q "$dev" && pass || fail "the table has no column for $dev"
 done
-printf '%s' "$out" | grep -Eq '^  training step, target tokens/s +[0-9.]+ tok/s.* [0-9.]+ tok/s' && ok \
-  || bad "the table lacks the training row of both devices"
-printf '%s' "$out" | grep -Eq ' \*' && ok || bad "no best figure is marked in the table"
+printf '%s' "$out" | grep -Eq '^  training step, target tokens/s +[0-9.]+ tok/s.* [0-9.]+ tok/s' && pass \
+  || fail "the table lacks the training row of both devices"
+printf '%s' "$out" | grep -Eq ' \*' && pass || fail "no best figure is marked in the table"
 
 # the JSON parses and holds every row, filled for both devices and none failed
-python3 - "$dir/c.json" <<'PY' && ok || bad "the JSON lacks rows or columns"
+python3 - "$dir/c.json" <<'PY' && pass || fail "the JSON lacks rows or columns"
 import json, sys
 d = json.load(open(sys.argv[1]))
 assert [x["selector"] for x in d["devices"]] and len(d["devices"]) == 2, d["devices"]
@@ -79,7 +62,7 @@ assert any(c["best"] for c in rows["model/train_tokens_per_s"]["cells"])
 PY
 
 # CSV: a header naming both devices and one line per JSON row
-python3 - "$dir/c.csv" "$dir/c.json" <<'PY' && ok || bad "the CSV does not match the JSON"
+python3 - "$dir/c.csv" "$dir/c.json" <<'PY' && pass || fail "the CSV does not match the JSON"
 import csv, json, sys
 rows = list(csv.reader(open(sys.argv[1], newline="")))
 head = " ".join(rows[0])
@@ -89,21 +72,21 @@ assert all(len(r) == len(rows[0]) for r in rows)
 PY
 
 # HTML: self-contained (no script, nothing fetched), rendered by Chromium with the table and charts
-! grep -Ei '<script|<link|src=' "$dir/c.html" >/dev/null && ok || bad "the page loads something"
+! grep -Ei '<script|<link|src=' "$dir/c.html" >/dev/null && pass || fail "the page loads something"
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -z "$browser" ]; then
   echo "SKIP: no chromium: the page is not rendered"
 else
   flags=(--headless --no-sandbox --disable-gpu --window-size=1400,2000)
   timeout 180 "$browser" "${flags[@]}" --dump-dom "file://$dir/c.html" > "$dir/dom.html" 2>/dev/null
-  python3 - "$dir/dom.html" <<'PY' && ok || bad "the rendered page lacks the table or a chart"
+  python3 - "$dir/dom.html" <<'PY' && pass || fail "the rendered page lacks the table or a chart"
 import sys
 dom = open(sys.argv[1]).read()
 assert dom.count("<table") == 1 and dom.count("<svg") >= 4 and "<rect" in dom, len(dom)
 assert "pthread" in dom and "basic" in dom and "training step, target tokens/s" in dom
 PY
   timeout 180 "$browser" "${flags[@]}" --screenshot="$dir/c.png" "file://$dir/c.html" >/dev/null 2>&1
-  python3 - "$dir/c.png" <<'PY' && ok || bad "the screenshot is missing or blank"
+  python3 - "$dir/c.png" <<'PY' && pass || fail "the screenshot is missing or blank"
 import sys, zlib, struct
 raw = open(sys.argv[1], "rb").read()
 assert raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) > 30000, len(raw)
@@ -125,10 +108,10 @@ fi
 # first run is the baseline
 out=$(CLFORMER_FAULT=device=basic,build=* "$clf" compare --tiny --no-color --json "$dir/f.json" \
       --baseline "$dir/c.json" 2>"$dir/progress"); rc=$?
-if [ "$rc" -eq 1 ]; then ok; else bad "a failed device gave exit $rc, not 1"; printf '%s\n' "$out"; fi
-printf '%s' "$out" | grep -Eq 'result +FAILED' && ok || bad "the table does not show the failed device"
-printf '%s' "$out" | grep -q 'build failure injected by CLFORMER_FAULT' && ok || bad "the failure text is not shown"
-python3 - "$dir/f.json" <<'PY' && ok || bad "the JSON of the faulty run is wrong"
+if [ "$rc" -eq 1 ]; then pass; else fail "a failed device gave exit $rc, not 1"; printf '%s\n' "$out"; fi
+printf '%s' "$out" | grep -Eq 'result +FAILED' && pass || fail "the table does not show the failed device"
+printf '%s' "$out" | grep -q 'build failure injected by CLFORMER_FAULT' && pass || fail "the failure text is not shown"
+python3 - "$dir/f.json" <<'PY' && pass || fail "the JSON of the faulty run is wrong"
 import json, sys
 d = json.load(open(sys.argv[1]))
 devs = d["devices"]
@@ -145,5 +128,4 @@ for k in ("model/train_tokens_per_s", "accuracy/attention", "builds/cached", "li
     assert c.get("baseline") is not None, ("no baseline", k, c)
 PY
 
-echo "compare: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish compare

@@ -9,25 +9,9 @@ clf=$1
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d /tmp/clformer-test-faults-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-passed=0 failed=0
 tiny=(--d-model 16 --n-heads 2 --d-ff 16 --batch-tokens 200 --eval-every 0 --samples 0)
 
-pass() { passed=$((passed + 1)); }
-fail() { failed=$((failed + 1)); printf 'FAIL: %s\n' "$*"; }
-check() { local what=$1; shift; if "$@"; then pass; else fail "$what"; fi; }
-
-# expect CODE PATTERN -- COMMAND...: exit CODE ("nonzero": any but 0) and output matching PATTERN.
-expect() {
-  local code=$1 pattern=$2; shift 3
-  local out rc ok=1
-  out=$("$@" 2>&1); rc=$?
-  if [ "$code" = nonzero ]; then [ "$rc" -ne 0 ] && [ "$rc" -lt 128 ] || ok=0; else [ "$rc" -eq "$code" ] || ok=0; fi
-  printf '%s' "$out" | grep -Ezq -- "$pattern" || ok=0  # -z: a pattern may span lines
-  if [ "$ok" = 1 ]; then pass; else
-    fail "$*"
-    printf '  exit %s (want %s), output:\n%s\n  (wanted /%s/)\n' "$rc" "$code" "$(printf '%s' "$out" | tail -n 15)" "$pattern"
-  fi
-}
+. "$(dirname "$0")/expect.sh"
 
 # st.py meta FILE KEY | same FILE FILE | strip FILE OUT | flip FILE OUT | cut FILE OUT
 cat > "$dir/st.py" <<'PY'
@@ -186,5 +170,4 @@ check "max-bad-steps: the saved state is step 2's, bit for bit" st same "$dir/nf
 check "max-bad-steps: the optimizer took 2 steps" [ "$(st meta "$dir/nf2/last.safetensors" optim_step)" = 2 ]
 check "max-bad-steps: the checkpoint loads" loads "$dir/nf2/last.safetensors"
 
-echo "faults: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish faults

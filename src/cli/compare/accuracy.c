@@ -18,6 +18,7 @@
 #include "ops/embedding.h"
 #include "ops/layernorm.h"
 #include "ops/linear.h"
+#include "ref/ref_error.h"
 #include "ref/ref_adamw.h"
 #include "ref/ref_attention.h"
 #include "ref/ref_cross_entropy.h"
@@ -80,18 +81,6 @@ static clf_status nan_buf(acc *a, size_t n, cl_mem *out) {
     return st == CLF_OK ? clf_buffer_fill_float(a->dev, *out, 0, n, NAN) : st;
 }
 
-static double rel_err(const float *got, const double *ref, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (isnan(got[i]) != isnan(ref[i]) || ((isinf(got[i]) || isinf(ref[i])) && (double)got[i] != ref[i]))
-            return INFINITY;
-        if (isnan(ref[i]) || isinf(ref[i])) continue;
-        double d = (double)got[i] - ref[i];
-        num += d * d;
-        den += ref[i] * ref[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
 
 /* Read n floats of b and fold their error against ref into the worst. */
 static clf_status check(acc *a, cl_mem b, const double *ref, size_t n, const char *what) {
@@ -99,7 +88,7 @@ static clf_status check(acc *a, cl_mem b, const double *ref, size_t n, const cha
     if (!got) return CLF_ERROR(CLF_ERR_NO_MEMORY, "compare: %zu floats to read %s", n, what);
     clf_status st = clf_buffer_read(a->dev, b, 0, n * sizeof *got, got);
     if (st == CLF_OK) {
-        double e = rel_err(got, ref, n);
+        double e = ref_rel_err(got, ref, n);
         if (!(e <= a->worst)) { /* NaN and inf included */
             a->worst = e;
             snprintf(a->worst_what, sizeof a->worst_what, "%s", what);
