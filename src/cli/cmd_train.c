@@ -166,34 +166,22 @@ int cmd_train(int argc, char **argv) {
     if (apply_preset(preset ? preset : "small", &o)) return 2;
     cli_model_flags mf;
     cli_model_flags_from(&mf, &o.model);
-    long steps = o.steps, batch_tokens = o.batch_tokens, accum = o.accum, seed = (long)o.seed, warmup = o.schedule.warmup;
+    cli_optim_flags of;
+    cli_optim_flags_from(&of, &o);
+    long steps = o.steps, batch_tokens = o.batch_tokens;
     long eval_every = 100, save_every = 0, log_every = 50, samples = 5, max_bad = o.max_bad_steps;
-    double ls = o.label_smoothing, lr = o.schedule.lr_max, lr_min = o.schedule.lr_min, scale = o.schedule.scale;
-    double beta1 = o.beta1, beta2 = o.beta2, eps = o.eps, wd = o.weight_decay, clip = o.clip;
-    const char *schedule = clf_schedule_name(o.schedule.kind), *device = NULL, *out = "clformer-run", *resume = NULL;
+    const char *device = NULL, *out = "clformer-run", *resume = NULL;
     const char *task = o.task, *data = NULL, *preset_flag = preset ? preset : "small";
     cli_opt opts[64];
     size_t n = 0;
     opts[n++] = (cli_opt){"preset", CLI_STRING, &preset_flag, "small|spec", "defaults: a small model that learns the built-in tasks in minutes, or SPEC's model", 1, 0};
     n += cli_model_opts(&mf, opts + n);
+    n += cli_optim_opts(&of, opts + n);
     const cli_opt rest[] = {
         {"task", CLI_STRING, &task, "NAME", "built-in task: reverse, sort, add, copy", 1, 0},
         {"data", CLI_STRING, &data, "FILE", "train on a file instead: TSV pairs (encdec) or text (decoder)", 1, 0},
         {"steps", CLI_INT, &steps, "N", "total optimizer steps of the run (a resumed run continues to N)", 1, 1e12},
         {"batch-tokens", CLI_INT, &batch_tokens, "N", "token budget of a batch (batch x longest sequence)", 1, 1e9},
-        {"accum", CLI_INT, &accum, "N", "micro-batches accumulated per step", 1, 1024},
-        {"seed", CLI_INT, &seed, "N", "initialisation, data order and dropout", 0, 9.2e18},
-        {"label-smoothing", CLI_FLOAT, &ls, "X", "label smoothing of the loss", 0, 0.999},
-        {"schedule", CLI_STRING, &schedule, "noam|cosine|constant", "learning-rate schedule", 1, 0},
-        {"lr", CLI_FLOAT, &lr, "X", "peak learning rate (cosine, constant)", 0, 10},
-        {"lr-min", CLI_FLOAT, &lr_min, "X", "final learning rate (cosine)", 0, 10},
-        {"warmup", CLI_INT, &warmup, "N", "warm-up steps (noam, cosine)", 0, 1e12},
-        {"noam-scale", CLI_FLOAT, &scale, "X", "noam's scale factor", 0, 1e6},
-        {"beta1", CLI_FLOAT, &beta1, "X", "AdamW beta1", 0, 0.999999},
-        {"beta2", CLI_FLOAT, &beta2, "X", "AdamW beta2", 0, 0.999999},
-        {"adam-eps", CLI_FLOAT, &eps, "X", "AdamW epsilon", 0, 1},
-        {"weight-decay", CLI_FLOAT, &wd, "X", "decoupled weight decay (2-D weights only)", 0, 10},
-        {"clip", CLI_FLOAT, &clip, "X", "clip the gradient's global norm to X (0: off)", 0, 1e12},
         {"max-bad-steps", CLI_INT, &max_bad, "N", "stop after N non-finite steps in a row", 1, 1e9},
         {"device", CLI_STRING, &device, "SPEC", "device: P:D, gpu, cpu, any or part of its name", 1, 0},
         {"out", CLI_STRING, &out, "DIR", "folder for checkpoints, metrics.csv and loss.svg", 1, 0},
@@ -217,23 +205,11 @@ int cmd_train(int argc, char **argv) {
     int rc = cli_parse(&cmd, argc, argv, NULL, 0, NULL);
     if (rc) return rc == 1 ? 0 : 2;
     if (cli_model_flags_to("train", &mf, &o.model)) return 2;
-    if (clf_schedule_parse(schedule, &o.schedule.kind) != CLF_OK) return cli_fail("train", "%s", cli_plain(clf_errmsg())) + 1;
+    if (cli_optim_flags_to("train", &of, &o)) return 2;
     o.task = task;
     o.data = data;
     o.steps = steps;
     o.batch_tokens = (int)batch_tokens;
-    o.accum = (int)accum;
-    o.seed = (uint64_t)seed;
-    o.label_smoothing = (float)ls;
-    o.schedule.lr_max = lr;
-    o.schedule.lr_min = lr_min;
-    o.schedule.warmup = warmup;
-    o.schedule.scale = scale;
-    o.beta1 = (float)beta1;
-    o.beta2 = (float)beta2;
-    o.eps = (float)eps;
-    o.weight_decay = (float)wd;
-    o.clip = (float)clip;
     o.max_bad_steps = (int)max_bad;
     o.resume = resume;
     if (resume && (rc = check_resume_flags(argc, argv, resume, &o.model)) != 0) return rc;
