@@ -62,6 +62,13 @@ static void expect_figures(const clf_bench_train_options *o, const clf_bench_tra
         ck_assert(r->gen_ms == 0 && r->gen_tokens_per_s == 0);
 }
 
+/* The benchmark's first n losses equal a plain trainer's, bit for bit. */
+static void expect_losses(const clf_bench_train_result *r, const double *want, int n) {
+    for (int i = 0; i < n; i++)
+        ck_assert_msg(r->losses[i] == want[i], "step %d: bench loss %.9g, plain trainer %.9g (seed %llu)", i + 1,
+                      r->losses[i], want[i], (unsigned long long)harness_seed());
+}
+
 START_TEST(synthetic_encdec_equals_plain_trainer) {
     clf_bench_train_options o = tiny(CLF_ARCH_ENCDEC);
     o.batch = 3;
@@ -81,9 +88,7 @@ START_TEST(synthetic_encdec_equals_plain_trainer) {
     to.batch_tokens = 3 * 7;
     double want[5];
     plain_losses(&to, 5, want);
-    for (int i = 0; i < 5; i++)
-        ck_assert_msg(r.losses[i] == want[i], "step %d: bench loss %.9g, plain trainer %.9g (seed %llu)", i + 1,
-                      r.losses[i], want[i], (unsigned long long)harness_seed());
+    expect_losses(&r, want, 5);
 }
 END_TEST
 
@@ -97,7 +102,7 @@ START_TEST(task_batches_equal_plain_trainer) {
     expect_figures(&o, &r);
     double want[4];
     plain_losses(&o.train, 4, want);
-    for (int i = 0; i < 4; i++) ck_assert_msg(r.losses[i] == want[i], "step %d: %.9g vs %.9g", i + 1, r.losses[i], want[i]);
+    expect_losses(&r, want, 4);
 }
 END_TEST
 
