@@ -111,6 +111,29 @@ void harness_expect_close(const char *what, const float *got, const double *ref,
                  (unsigned long long)harness_seed());
 }
 
+void harness_expect_bounded(const char *what, const float *got, const double *ref, const double *bound, size_t n) {
+    size_t worst = n;
+    double worst_ratio = 1;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - ref[i]), ratio;
+        if (isnan(ref[i]) && isnan(got[i])) continue;
+        if (isnan(d) || isinf(d))
+            ratio = INFINITY;
+        else if (d == 0)
+            continue;
+        else
+            ratio = bound[i] > 0 ? d / bound[i] : INFINITY;
+        if (ratio > worst_ratio) {
+            worst_ratio = ratio;
+            worst = i;
+        }
+    }
+    if (worst == n) return;
+    ck_abort_msg("%s: element %zu is off by %.3g times its error bound %.3g: got %.9g, ref %.9g (seed %llu)", what,
+                 worst, worst_ratio, bound[worst], (double)got[worst], ref[worst],
+                 (unsigned long long)harness_seed());
+}
+
 int harness_main(Suite *suite) {
     harness_seed();
     SRunner *sr = srunner_create(suite);

@@ -44,6 +44,12 @@ double harness_rel_err(const float *got, const double *ref, size_t n);
 /* Fail unless rel_err <= tol, naming what, the worst element (index, got, ref) and the seed. */
 void harness_expect_close(const char *what, const float *got, const double *ref, size_t n, double tol);
 
+/* Fail unless |got[i] - ref[i]| <= bound[i] for every i (bound 0: exact; NaN must match NaN), naming
+ * what, the element that exceeds its bound by the largest factor and the seed. For results whose
+ * error is bounded a priori, like a dot product's by k * u * sum |a_i b_i|, where a relative norm
+ * would fail on legitimate cancellation. */
+void harness_expect_bounded(const char *what, const float *got, const double *ref, const double *bound, size_t n);
+
 /* Run a suite without forking (OpenCL contexts do not survive fork) and return the exit code. */
 int harness_main(Suite *suite);
 
