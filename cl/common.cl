@@ -87,4 +87,12 @@ CLF_DEFINE_EXP_NEG(16, float16, as_int16, as_float16)
         (s) = two_sum_t_;                                                                               \
     } while (0)
 
+/* Sums of a vector's lanes as a fixed tree of halves (deterministic; pairwise, so accurate). */
+__attribute__((always_inline)) inline float clf_hsum4(float4 v) {
+    float2 h = v.lo + v.hi;
+    return h.x + h.y;
+}
+__attribute__((always_inline)) inline float clf_hsum8(float8 v) { return clf_hsum4(v.lo + v.hi); }
+__attribute__((always_inline)) inline float clf_hsum16(float16 v) { return clf_hsum8(v.lo + v.hi); }
+
 #endif

@@ -19,6 +19,12 @@
 #define B_INPLACE 0 /* 1: B read where it lies (b_js, b_ks), not from panels */
 #endif
 #define NR 32
+#ifndef DM
+#define DM 4 /* gemm_dot: rows of C per work-item */
+#endif
+#ifndef DN
+#define DN 4 /* gemm_dot: columns of C per work-item */
+#endif
 
 /* One fused multiply-add where the hardware has it (PoCL compiles mad() as a multiply and an add). */
 #if defined(FP_FAST_FMAF) || CLF_CPU
@@ -97,7 +103,7 @@ __kernel void gemm_tile(__global float *c, int c_off, int ldc, int stride_c, /* 
     int rows = min(MR, m - i0), cols = min(NR, n - j0);
 #pragma unroll
     for (int r = 0; r < MR; r++) {
-        if (r >= rows) break;
+        if (r >= rows) continue; /* not break: the loop is unrolled */
         __global float *cr = ct + (long)r * ldc;
         float16 v0 = alpha * lo[r], v1 = alpha * hi[r];
         if (cols == NR) {
@@ -128,4 +134,58 @@ __kernel void gemm_reduce_split(__global float *c, int c_off, int ldc, int strid
     for (int t = 0; t < splits; t++) s += src[t * mn];
     __global float *dst = c + c_off + (long)e * stride_c + (long)i * ldc + j;
     *dst = beta != 0.0f ? mad(beta, *dst, alpha * s) : alpha * s;
+}
+
+/* The first len (< 16) floats at x, zeros after. */
+inline float16 gemm_load_part16(__global const float *x, int len) {
+    float t[16];
+    for (int i = 0; i < 16; i++) t[i] = i < len ? x[i] : 0.0f;
+    return vload16(0, t);
+}
+
+/* C = alpha * A B^T + beta * C where rows of A [m, k] and of B [n, k] both run along k (x W^T, as a
+ * linear layer computes it): one work-item per DM x DN block of C as dot products, 16 products at a
+ * time in float16 lanes summed across lanes at the end, no packing. For few rows of C (a decoding
+ * step), where 8 x 32 tiles would mostly idle and packing B costs as much as the product.
+ * Rows past m (columns past n) read row m-1 (n-1); their results are dropped. */
+__kernel void gemm_dot(__global float *c, int c_off, int ldc, int stride_c,   /* C [m, n] per z */
+                       __global const float *a, int a_off, int lda, int stride_a, /* A [m, k] per z */
+                       __global const float *b, int b_off, int ldb, int stride_b, /* B [n, k] per z */
+                       int m, int n, int k, float alpha, float beta) {
+    int q = get_global_id(0), p = get_global_id(1), z = get_global_id(2);
+    int i0 = p * DM, j0 = q * DN;
+    if (i0 >= m || j0 >= n) return;
+    long ao[DM], bo[DN];
+#pragma unroll
+    for (int r = 0; r < DM; r++) ao[r] = a_off + (long)z * stride_a + (long)min(i0 + r, m - 1) * lda;
+#pragma unroll
+    for (int t = 0; t < DN; t++) bo[t] = b_off + (long)z * stride_b + (long)min(j0 + t, n - 1) * ldb;
+    float16 acc[DM][DN];
+#pragma unroll
+    for (int r = 0; r < DM; r++)
+#pragma unroll
+        for (int t = 0; t < DN; t++) acc[r][t] = (float16)0.0f;
+    for (int kk = 0; kk < k; kk += 16) {
+        int len = min(16, k - kk); /* the last 16 may be partial: zeros past k */
+        float16 bv[DN];
+#pragma unroll
+        for (int t = 0; t < DN; t++) bv[t] = len == 16 ? vload16(0, b + bo[t] + kk) : gemm_load_part16(b + bo[t] + kk, len);
+#pragma unroll
+        for (int r = 0; r < DM; r++) {
+            float16 av = len == 16 ? vload16(0, a + ao[r] + kk) : gemm_load_part16(a + ao[r] + kk, len);
+#pragma unroll
+            for (int t = 0; t < DN; t++) acc[r][t] = GEMM_FMA(av, bv[t], acc[r][t]);
+        }
+    }
+    int rows = min(DM, m - i0), cols = min(DN, n - j0);
+#pragma unroll
+    for (int r = 0; r < DM; r++)
+#pragma unroll
+        for (int t = 0; t < DN; t++) {
+            float s = clf_hsum16(acc[r][t]);
+            if (r < rows && t < cols) {
+                __global float *cr = c + c_off + (long)z * stride_c + (long)(i0 + r) * ldc + j0 + t;
+                *cr = beta != 0.0f ? mad(beta, *cr, alpha * s) : alpha * s;
+            }
+        }
 }

@@ -135,6 +135,7 @@ clf_status clf_gemm_run_variant(clf_device *dev, const clf_gemm_shape *s, clf_ge
     case CLF_GEMM_OWN_DIRECT:
     case CLF_GEMM_OWN_SPLIT:
     case CLF_GEMM_OWN_INPLACE:
+    case CLF_GEMM_OWN_DOT:
         if (clf_gemm_own_fits(s)) return clf_gemm_own(dev, s, v);
         return clf_gemm_clblast(dev, s); /* sizes past the kernels' int arguments */
     default: return clf_gemm_clblast(dev, s);

@@ -12,6 +12,8 @@ typedef enum clf_gemm_variant {
     CLF_GEMM_OWN_DIRECT, /* own kernel, B packed, A read in place */
     CLF_GEMM_OWN_SPLIT,  /* as DIRECT with K split into parts summed in a fixed order */
     CLF_GEMM_OWN_INPLACE, /* own kernel, A and B read in place: one launch, for small products */
+    CLF_GEMM_OWN_DOT,     /* own kernel, C = A B^T as dot products of rows in place: one launch, for few
+                             rows of C (a decoding step); other transposes run as OWN_INPLACE */
     CLF_GEMM_VARIANT_COUNT
 } clf_gemm_variant;
 
@@ -41,8 +43,6 @@ clf_status clf_gemm_run_variant(clf_device *dev, const clf_gemm_shape *s, clf_ge
 /* The variant auto selection picks (measuring if the shape is new); for reports. */
 clf_status clf_gemm_choose(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant *out);
 
-/* Bytes of the device-owned packing workspace now allocated. */
-size_t clf_gemm_workspace_bytes(const clf_device *dev);
 
 /* ---- between the gemm_*.c files ---- */
 

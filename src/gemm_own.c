@@ -41,8 +41,31 @@ size_t clf_gemm_own_splits(const clf_gemm_shape *s) {
     return parts < 2 ? 1 : parts > 8 ? 8 : parts;
 }
 
+/* Rows and columns of C per work-item of gemm_dot, and work-items per group along N. */
+#define DOT_DM 4
+#define DOT_DN 4
+#define DOT_WG 8
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define DOT_OPTIONS "-DDM=" STR(DOT_DM) " -DDN=" STR(DOT_DN)
+
+/* C = alpha A B^T + beta C with both operands' rows along k, no packing (see gemm_dot). */
+static clf_status gemm_dot(clf_device *dev, const clf_gemm_shape *s) {
+    const clf_gemm_args *g = &s->g;
+    size_t gd[3] = {cdiv(g->n, DOT_DN), cdiv(g->m, DOT_DM), s->batch}, ld[3] = {DOT_WG, 1, 1};
+    return CLF_RUN(dev, "gemm", DOT_OPTIONS, "gemm_dot", 3, gd, ld, CLF_ARG_MEM(g->c), CLF_ARG_INT(g->c_off),
+                   CLF_ARG_INT(s->ldc), CLF_ARG_INT(g->stride_c), CLF_ARG_MEM(g->a), CLF_ARG_INT(g->a_off),
+                   CLF_ARG_INT(s->lda), CLF_ARG_INT(g->stride_a), CLF_ARG_MEM(g->b), CLF_ARG_INT(g->b_off),
+                   CLF_ARG_INT(s->ldb), CLF_ARG_INT(g->stride_b), CLF_ARG_INT(g->m), CLF_ARG_INT(g->n),
+                   CLF_ARG_INT(g->k), CLF_ARG_FLOAT(g->alpha), CLF_ARG_FLOAT(g->beta));
+}
+
 clf_status clf_gemm_own(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v) {
     const clf_gemm_args *g = &s->g;
+    if (v == CLF_GEMM_OWN_DOT) {
+        if (!g->trans_a && g->trans_b) return gemm_dot(dev, s);
+        v = CLF_GEMM_OWN_INPLACE; /* the other transposes have no rows along k on both sides */
+    }
     size_t m = g->m, n = g->n, k = g->k, batch = s->batch;
     size_t np = cdiv(n, NR), mp = cdiv(m, CLF_GEMM_MR);
     size_t splits = v != CLF_GEMM_OWN_SPLIT ? 1

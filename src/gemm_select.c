@@ -1,5 +1,5 @@
 /* Which GEMM runs: forced (clf_gemm_force, then CLFORMER_GEMM=auto|own|clblast|own-packed|
- * own-direct|own-split) or chosen per shape by timing the candidates once, on a proxy of the shape
+ * own-direct|own-split|own-inplace|own-dot) or chosen per shape by timing the candidates once, on a proxy of the shape
  * capped in work, and remembered in memory and in a file beside the kernel binaries. Every variant
  * passes a self-check against a host reference before its first use. Also the workspace. */
 #include <math.h>
@@ -33,15 +33,18 @@ struct clf_gemm_state {
 };
 
 /* Products under this many flops are not worth timing: launch costs decide them. */
-static const double SMALL_FLOPS = 16e6;
+static const double SMALL_FLOPS = 1e6;
 /* Work of one timed run of the proxy; at most a few runs per candidate. */
 static const double PROXY_FLOPS = 1e9;
 /* Reading B in place (no packing launch) only competes below this much work. */
 static const double INPLACE_FLOPS = 128e6;
+/* Dot products of rows (C = A B^T) only compete up to this many rows of C; at and below
+ * DOT_SURE_ROWS they win without timing (a decoding step's few rows against 8-row tiles). */
+static const size_t DOT_MAX_ROWS = 512, DOT_SURE_ROWS = 32;
 static const double BUDGET_MS = 150.0; /* per candidate, after its warm-up run */
 
-static const char *const NAMES[CLF_GEMM_VARIANT_COUNT] = {"auto",      "clblast",   "own-packed",
-                                                           "own-direct", "own-split", "own-inplace"};
+static const char *const NAMES[CLF_GEMM_VARIANT_COUNT] = {"auto",       "clblast",   "own-packed", "own-direct",
+                                                           "own-split",  "own-inplace", "own-dot"};
 
 const char *clf_gemm_variant_name(clf_gemm_variant v) {
     return (unsigned)v < CLF_GEMM_VARIANT_COUNT ? NAMES[v] : "?";
@@ -62,7 +65,7 @@ bool clf_gemm_variant_parse(const char *name, clf_gemm_variant *v, bool *own_onl
     return false;
 }
 
-static bool is_own(clf_gemm_variant v) { return v >= CLF_GEMM_OWN_PACKED && v <= CLF_GEMM_OWN_INPLACE; }
+static bool is_own(clf_gemm_variant v) { return v >= CLF_GEMM_OWN_PACKED && v <= CLF_GEMM_OWN_DOT; }
 
 static double now_ms(void) {
     struct timespec ts;
@@ -190,16 +193,16 @@ clf_status clf_gemm_force_splits(clf_device *dev, size_t parts) {
 
 size_t clf_gemm_forced_splits(const clf_device *dev) { return dev->gemm ? dev->gemm->forced_splits : 0; }
 
-/* ---- self-check: a small awkward product in two transposes against a float64 host GEMM ---- */
+/* ---- self-check: a small awkward product in three transposes against a float64 host GEMM ---- */
 
 static double ref_elem(const float *x, size_t ld, bool trans, size_t r, size_t c) {
     return trans ? x[c * ld + r] : x[r * ld + c];
 }
 
-static clf_status self_check_one(clf_device *dev, clf_gemm_variant v, bool trans, double *err) {
+static clf_status self_check_one(clf_device *dev, clf_gemm_variant v, bool ta, bool tb, double *err) {
     enum { M = 19, N = 37, K = 23, B = 2, PAD = 3 };
-    size_t lda = (trans ? M : K) + PAD, ldb = (trans ? K : N) + PAD, ldc = N + PAD;
-    size_t sa = (trans ? K : M) * lda, sb = (trans ? N : K) * ldb, sc = M * ldc;
+    size_t lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
+    size_t sa = (ta ? K : M) * lda, sb = (tb ? N : K) * ldb, sc = M * ldc;
     float a[B * (K + PAD) * (M + PAD)], b[B * (K + PAD) * (N + PAD)], c[B * M * (N + PAD)];
     uint32_t x = 12345;
     float *all[] = {a, b, c};
@@ -209,7 +212,7 @@ static clf_status self_check_one(clf_device *dev, clf_gemm_variant v, bool trans
             x = x * 1664525u + 1013904223u;
             all[t][i] = (float)(x >> 8) / 16777216.0f - 0.5f;
         }
-    float alpha = trans ? -1.5f : 1.0f, beta = trans ? 0.5f : 0.0f;
+    float alpha = ta ? -1.5f : tb ? 0.75f : 1.0f, beta = ta ? 0.5f : tb ? -1.0f : 0.0f;
     if (beta == 0.0f) /* C's matrices must not be read: NaN there; the padding must stay as it is */
         for (size_t i = 0; i < B * M; i++)
             for (size_t j = 0; j < N; j++) c[i * ldc + j] = NAN;
@@ -220,7 +223,7 @@ static clf_status self_check_one(clf_device *dev, clf_gemm_variant v, bool trans
     if (st == CLF_OK) st = clf_buffer_write(dev, da, 0, lens[0] * sizeof(float), a);
     if (st == CLF_OK) st = clf_buffer_write(dev, db, 0, lens[1] * sizeof(float), b);
     if (st == CLF_OK) st = clf_buffer_write(dev, dc, 0, lens[2] * sizeof(float), c);
-    clf_gemm_shape s = {.g = {.trans_a = trans, .trans_b = trans, .m = M, .n = N, .k = K, .alpha = alpha,
+    clf_gemm_shape s = {.g = {.trans_a = ta, .trans_b = tb, .m = M, .n = N, .k = K, .alpha = alpha,
                               .beta = beta, .a = da, .lda = lda, .b = db, .ldb = ldb, .c = dc, .ldc = ldc,
                               .batch = B, .stride_a = sa, .stride_b = sb, .stride_c = sc},
                         .batch = B, .lda = lda, .ldb = ldb, .ldc = ldc, .splits = 3};
@@ -235,7 +238,7 @@ static clf_status self_check_one(clf_device *dev, clf_gemm_variant v, bool trans
                 if (j < N) {
                     double acc = 0;
                     for (size_t kk = 0; kk < K; kk++)
-                        acc += ref_elem(a + e * sa, lda, trans, i, kk) * ref_elem(b + e * sb, ldb, trans, kk, j);
+                        acc += ref_elem(a + e * sa, lda, ta, i, kk) * ref_elem(b + e * sb, ldb, tb, kk, j);
                     want = alpha * acc + (beta != 0.0f ? beta * want : 0.0);
                 }
                 double d = got[e * sc + i * ldc + j] - want;
@@ -253,15 +256,16 @@ static clf_status self_check_one(clf_device *dev, clf_gemm_variant v, bool trans
 /* Runs the check once per variant and device; false (with the reason in *why) when it failed. */
 static clf_status self_check(clf_device *dev, struct clf_gemm_state *gs, clf_gemm_variant v, bool *ok) {
     if (!gs->checked[v]) {
-        double e0 = 0, e1 = 0;
-        clf_status st = self_check_one(dev, v, false, &e0);
-        if (st == CLF_OK) st = self_check_one(dev, v, true, &e1);
+        double e0 = 0, e1 = 0, e2 = 0;
+        clf_status st = self_check_one(dev, v, false, false, &e0);
+        if (st == CLF_OK) st = self_check_one(dev, v, true, true, &e1);
+        if (st == CLF_OK) st = self_check_one(dev, v, false, true, &e2);
         if (st != CLF_OK) return clf_error_context(st, "gemm self-check of %s", NAMES[v]);
-        gs->checked[v] = e0 <= 1e-5 && e1 <= 1e-5 ? 1 : -1;
+        gs->checked[v] = e0 <= 1e-5 && e1 <= 1e-5 && e2 <= 1e-5 ? 1 : -1;
         if (gs->checked[v] < 0)
             clf_error(CLF_ERR_NUMERIC, __FILE__, __LINE__,
-                      "gemm %s failed its self-check on %s: relative error %.3g (NN) and %.3g (TT)", NAMES[v],
-                      dev->info.name, e0, e1);
+                      "gemm %s failed its self-check on %s: relative error %.3g (NN), %.3g (TT), %.3g (NT)",
+                      NAMES[v], dev->info.name, e0, e1, e2);
     }
     *ok = gs->checked[v] > 0;
     return CLF_OK;
@@ -291,6 +295,8 @@ static clf_status time_variant(clf_device *dev, const clf_gemm_shape *s, clf_gem
     return st;
 }
 
+static bool dot_applies(const clf_gemm_args *g) { return !g->trans_a && g->trans_b && g->m <= DOT_MAX_ROWS; }
+
 static clf_status measure(clf_device *dev, struct clf_gemm_state *gs, const clf_gemm_shape *s, choice *out) {
     const clf_gemm_args *g = &s->g;
     /* the proxy: fewer rows of C (same k, n, transposes, batch) written to a scratch C with beta = 0,
@@ -312,13 +318,14 @@ static clf_status measure(clf_device *dev, struct clf_gemm_state *gs, const clf_
     clf_status st = clf_buffer_alloc(dev, s->batch * m * g->n * sizeof(float), "gemm measurement c", &p.g.c);
     if (st != CLF_OK) return clf_error_context(st, "gemm measurement");
     const clf_gemm_variant cands[] = {CLF_GEMM_OWN_DIRECT, CLF_GEMM_OWN_PACKED, CLF_GEMM_OWN_SPLIT,
-                                      CLF_GEMM_OWN_INPLACE, CLF_GEMM_CLBLAST};
+                                      CLF_GEMM_OWN_INPLACE, CLF_GEMM_OWN_DOT,    CLF_GEMM_CLBLAST};
     double best = INFINITY, best_own = INFINITY;
     out->best = out->best_own = CLF_GEMM_OWN_DIRECT;
     for (size_t i = 0; st == CLF_OK && i < sizeof cands / sizeof cands[0]; i++) {
         clf_gemm_variant v = cands[i];
         if (v == CLF_GEMM_OWN_SPLIT && p.splits < 2) continue;
         if (v == CLF_GEMM_OWN_INPLACE && (double)m * per_row > INPLACE_FLOPS) continue;
+        if (v == CLF_GEMM_OWN_DOT && !dot_applies(g)) continue;
         if (is_own(v) && !clf_gemm_own_fits(s)) continue;
         bool ok = true;
         st = self_check(dev, gs, v, &ok);
@@ -352,7 +359,8 @@ static clf_status read_mode(struct clf_gemm_state *gs, clf_gemm_variant *v, bool
     if (!env || !*env) return CLF_OK;
     if (!clf_gemm_variant_parse(env, v, own_only))
         return CLF_ERROR(CLF_ERR_INVALID_ARG,
-                         "CLFORMER_GEMM='%s': expected auto, own, clblast, own-packed, own-direct, own-split or own-inplace",
+                         "CLFORMER_GEMM='%s': expected auto, own, clblast, own-packed, own-direct, own-split, "
+                         "own-inplace or own-dot",
                          env);
     return CLF_OK;
 }
@@ -392,9 +400,11 @@ clf_status clf_gemm_choose(clf_device *dev, const clf_gemm_shape *s, clf_gemm_va
             return CLF_OK;
         }
     }
-    if (2.0 * (double)g->m * (double)g->n * (double)g->k * (double)s->batch < SMALL_FLOPS) {
-        /* too small to time: own kernels on CPU-like devices, CLBlast on GPUs, checked either way */
-        clf_gemm_variant v = own_only || !dev->info.is_gpu ? CLF_GEMM_OWN_INPLACE : CLF_GEMM_CLBLAST;
+    bool few_rows = dot_applies(g) && g->m <= DOT_SURE_ROWS && !dev->info.is_gpu;
+    if (few_rows || 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)s->batch < SMALL_FLOPS) {
+        /* too small to time, or sure: own kernels on CPU-like devices, CLBlast on GPUs, checked either way */
+        clf_gemm_variant v = own_only || !dev->info.is_gpu ? (few_rows ? CLF_GEMM_OWN_DOT : CLF_GEMM_OWN_INPLACE)
+                                                           : CLF_GEMM_CLBLAST;
         ok = true;
         if (v != CLF_GEMM_CLBLAST) st = self_check(dev, gs, v, &ok);
         if (st != CLF_OK) return st;

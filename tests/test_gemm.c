@@ -140,6 +140,8 @@ START_TEST(own_variants_awkward_sizes) {
     sweep(FEW, 3);
     force(CLF_GEMM_OWN_INPLACE, 0);
     sweep(FEW, 3);
+    force(CLF_GEMM_OWN_DOT, 0); /* its own kernel for NT; the other transposes as in place */
+    sweep(SIZES, 5);
     force(CLF_GEMM_CLBLAST, 0);
     sweep(FEW, 3);
     force(CLF_GEMM_AUTO, 0);
@@ -151,7 +153,7 @@ static const struct {
     size_t parts;
 } VARIANTS[] = {{CLF_GEMM_AUTO, 0},       {CLF_GEMM_CLBLAST, 0}, {CLF_GEMM_OWN_PACKED, 0},
                 {CLF_GEMM_OWN_DIRECT, 0}, {CLF_GEMM_OWN_SPLIT, 2}, {CLF_GEMM_OWN_SPLIT, 5},
-                {CLF_GEMM_OWN_INPLACE, 0}};
+                {CLF_GEMM_OWN_INPLACE, 0}, {CLF_GEMM_OWN_DOT, 0}};
 enum { N_VARIANTS = sizeof VARIANTS / sizeof VARIANTS[0] };
 
 START_TEST(offsets_and_leading_dims) {
@@ -308,6 +310,26 @@ START_TEST(env_selects_path) {
 }
 END_TEST
 
+/* A decoding step's products (few rows, C = x W^T) go to the dot-product kernel without timing. */
+START_TEST(few_rows_take_dot_products) {
+    force(CLF_GEMM_AUTO, 0);
+    if (clf_device_get_info(harness_device())->is_gpu) return; /* GPUs: CLBlast decides */
+    float *x = harness_random(300 * 256, -1, 1, NULL); /* the largest operand: B [300, 256] */
+    cl_mem a = harness_upload(x, 300 * 256);
+    clf_gemm_shape s = {.g = {.trans_b = true, .m = 16, .n = 300, .k = 256, .alpha = 1, .a = a, .b = a, .c = a},
+                        .batch = 1, .lda = 256, .ldb = 256, .ldc = 300};
+    clf_gemm_variant v;
+    CLF_CK(clf_gemm_choose(harness_device(), &s, &v));
+    ck_assert_str_eq(clf_gemm_variant_name(v), "own-dot");
+    s.g.trans_b = false; /* rows of B not along k: not a dot-product shape */
+    s.ldb = 300;
+    CLF_CK(clf_gemm_choose(harness_device(), &s, &v));
+    ck_assert_str_ne(clf_gemm_variant_name(v), "own-dot");
+    free(x);
+    harness_release(a);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("gemm");
     TCase *tc = tcase_create("gemm");
@@ -321,6 +343,7 @@ static Suite *suite(void) {
     tcase_add_loop_test(tc, deterministic, 0, N_VARIANTS);
     tcase_add_test(tc, measured_choice_is_cached);
     tcase_add_test(tc, env_selects_path);
+    tcase_add_test(tc, few_rows_take_dot_products);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -21,4 +21,7 @@ typedef struct clf_gemm_args {
 
 clf_status clf_gemm(clf_device *dev, const clf_gemm_args *g);
 
+/* Bytes of the device-owned buffer the GEMM kernels pack operands into (grown to the largest need). */
+size_t clf_gemm_workspace_bytes(const clf_device *dev);
+
 #endif
