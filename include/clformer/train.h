@@ -136,6 +136,7 @@ clf_status clf_trainer_save(clf_trainer *t, const char *path);
 /* What the step holds on the device and how much of it is what. */
 typedef struct clf_memory_report {
     size_t params, grads, optimizer, activations, activation_grads, workspace, inputs;
+    size_t gemm_packing; /* the device's GEMM packing buffer, shared by every product (grows to the largest) */
     size_t peak; /* device bytes in use at the peak of the training steps so far */
     size_t launches_per_step;
 } clf_memory_report;

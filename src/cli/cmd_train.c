@@ -85,10 +85,11 @@ static void fmt_time(double s, char *out, size_t n) {
 static void print_memory(const clf_memory_report *m) {
     double mib = 1.0 / (1 << 20);
     printf("device memory: peak %.2f MiB = parameters %.2f + gradients %.2f + AdamW state %.2f + activations %.2f "
-           "+ activation gradients %.2f + workspace %.2f + inputs %.2f MiB; %zu launches per step\n",
+           "+ activation gradients %.2f + workspace %.2f + GEMM packing %.2f + inputs %.2f MiB; %zu launches per "
+           "step\n",
            (double)m->peak * mib, (double)m->params * mib, (double)m->grads * mib, (double)m->optimizer * mib,
            (double)m->activations * mib, (double)m->activation_grads * mib, (double)m->workspace * mib,
-           (double)m->inputs * mib, m->launches_per_step);
+           (double)m->gemm_packing * mib, (double)m->inputs * mib, m->launches_per_step);
 }
 
 /* What the step loop logs: a CSV row per step, the progress bar or plain lines, the loss curve. */

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clformer/gemm.h"
 #include "fault.h"
 #include "ops/adamw.h"
 #include "ops/elementwise.h"
@@ -289,6 +290,7 @@ void clf_trainer_memory(const clf_trainer *t, clf_memory_report *out) {
     out->activation_grads = gm.activation_grads;
     out->workspace = gm.workspace + clf_grad_norm_workspace_floats(t->m->layout.total) * 4;
     out->inputs = gm.inputs;
+    out->gemm_packing = clf_gemm_workspace_bytes(t->dev);
     out->peak = t->step_peak;
     out->launches_per_step = t->launches_per_step;
 }
