@@ -132,6 +132,7 @@ static clf_node *new_node(clf_graph *g, clf_op_kind op, clf_tensor *const *in, i
     memset(n, 0, sizeof *n);
     n->op = op;
     n->site = (int)g->n_nodes + 1;
+    n->segment = g->segment_now;
     for (int i = 0; i < n_in; i++) {
         n->in[i] = in[i];
         if (in[i]) in[i]->last_consumer = (int)g->n_nodes;
@@ -338,21 +339,67 @@ static size_t plan_gradients(clf_graph *g, size_t align, clf_status *st) {
     return total;
 }
 
-clf_status clf_graph_plan(clf_graph *g, bool training) {
+void clf_graph_begin_segment(clf_graph *g) {
+    if (g && g->status == CLF_OK) g->segment_now = ++g->n_segments;
+}
+
+void clf_graph_end_segment(clf_graph *g) {
+    if (g) g->segment_now = 0;
+}
+
+/* Activations produced in a segment and read by no node outside it. */
+static void mark_recomputed(clf_graph *g) {
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        clf_tensor *t = g->tensors[i];
+        t->recomputed = t->kind == CLF_T_ACTIVATION && t->producer >= 0 && g->nodes[t->producer].segment > 0 &&
+                        !t->grad_from_forward;
+    }
+    for (size_t i = 0; i < g->n_nodes; i++)
+        for (int k = 0; k < CLF_NODE_MAX_IN; k++) {
+            clf_tensor *t = g->nodes[i].in[k];
+            if (t && t->recomputed && g->nodes[t->producer].segment != g->nodes[i].segment) t->recomputed = false;
+        }
+}
+
+/* Activation and input offsets: the kept ones one after another; then, with recomputation, one region
+ * where each segment lays out its own from the start. Returns the arena's size. */
+static size_t plan_activations(clf_graph *g, size_t align) {
+    size_t off = 0;
+    for (size_t i = 0; i < g->n_tensors; i++) {
+        clf_tensor *t = g->tensors[i];
+        if ((t->kind != CLF_T_ACTIVATION && t->kind != CLF_T_INPUT) || t->recomputed) continue;
+        size_t bytes = clf_rows_of(t, &g->max) * (size_t)t->cols * 4;
+        t->offset = off;
+        off = align_up(off + (bytes ? bytes : 4), align);
+        if (t->kind == CLF_T_INPUT) g->input_bytes += bytes;
+    }
+    size_t region = off, end = off, seg_off = off;
+    int seg = 0;
+    for (size_t i = 0; i < g->n_tensors; i++) { /* tensors were made in node order: segments in turn */
+        clf_tensor *t = g->tensors[i];
+        if (!t->recomputed) continue;
+        if (g->nodes[t->producer].segment != seg) {
+            seg = g->nodes[t->producer].segment;
+            seg_off = region;
+        }
+        size_t bytes = clf_rows_of(t, &g->max) * (size_t)t->cols * 4;
+        t->offset = seg_off;
+        seg_off = align_up(seg_off + (bytes ? bytes : 4), align);
+        if (seg_off > end) end = seg_off;
+    }
+    return end;
+}
+
+static clf_status plan(clf_graph *g, bool training, bool recompute) {
     if (g->status != CLF_OK) return g->status;
     if (g->planned) return CLF_ERROR(CLF_ERR_INVALID_ARG, "graph planned twice");
     size_t align = clf_device_get_info(g->dev)->mem_base_align;
     if (align < 64) align = 64;
     size_t off = 0, goff = 0, ws = 0;
     clf_status st = CLF_OK;
-    for (size_t i = 0; i < g->n_tensors; i++) {
-        clf_tensor *t = g->tensors[i];
-        if (t->kind != CLF_T_ACTIVATION && t->kind != CLF_T_INPUT) continue;
-        size_t bytes = clf_rows_of(t, &g->max) * (size_t)t->cols * 4;
-        t->offset = off;
-        off = align_up(off + (bytes ? bytes : 4), align);
-        if (t->kind == CLF_T_INPUT) g->input_bytes += bytes;
-    }
+    g->recompute = recompute;
+    if (recompute) mark_recomputed(g);
+    off = plan_activations(g, align);
     if (training) goff = plan_gradients(g, align, &st);
     for (size_t i = 0; i < g->n_nodes; i++) {
         size_t w = clf_ops[g->nodes[i].op].workspace_floats(g, &g->nodes[i]);
@@ -379,6 +426,9 @@ clf_status clf_graph_plan(clf_graph *g, bool training) {
     return CLF_OK;
 }
 
+clf_status clf_graph_plan(clf_graph *g, bool training) { return plan(g, training, false); }
+clf_status clf_graph_plan_recompute(clf_graph *g) { return plan(g, true, true); }
+
 static clf_status check_run(const clf_graph *g, const clf_run *r) {
     if (!g->planned) return CLF_ERROR(CLF_ERR_INVALID_ARG, "graph run before it was planned");
     const clf_dims *d = &r->dims;
@@ -394,15 +444,35 @@ static clf_status check_run(const clf_graph *g, const clf_run *r) {
     return CLF_OK;
 }
 
+/* Nodes [from, to) forward. */
+static clf_status forward_nodes(clf_graph *g, const clf_run *r, size_t from, size_t to) {
+    clf_status st = CLF_OK;
+    for (size_t i = from; st == CLF_OK && i < to; i++) {
+        st = clf_ops[g->nodes[i].op].forward(g, &g->nodes[i], r);
+        if (st != CLF_OK) clf_error_context(st, "forward of node %zu (%s)", i, clf_ops[g->nodes[i].op].name);
+        if (g->nodes[i].segment) g->resident_segment = g->nodes[i].segment;
+    }
+    return st;
+}
+
 clf_status clf_graph_forward(clf_graph *g, const clf_run *r) {
     clf_status st = check_run(g, r);
     size_t before = clf_device_launch_count(g->dev);
-    for (size_t i = 0; st == CLF_OK && i < g->n_nodes; i++) {
-        st = clf_ops[g->nodes[i].op].forward(g, &g->nodes[i], r);
-        if (st != CLF_OK) clf_error_context(st, "forward of node %zu (%s)", i, clf_ops[g->nodes[i].op].name);
-    }
+    g->resident_segment = 0;
+    if (st == CLF_OK) st = forward_nodes(g, r, 0, g->n_nodes);
     g->launches_forward = clf_device_launch_count(g->dev) - before;
     return st;
+}
+
+/* Before the backward of node `last`, the last of its segment: that segment's forward again, unless
+ * its inner activations are the ones the arena holds (the segment the forward ran last). The forward
+ * is a pure function of its inputs, dropout included (counter-based), so it writes the same values. */
+static clf_status recompute_segment(clf_graph *g, const clf_run *r, size_t last) {
+    int seg = g->nodes[last].segment;
+    if (!g->recompute || seg == 0 || seg == g->resident_segment) return CLF_OK;
+    size_t first = last;
+    while (first > 0 && g->nodes[first - 1].segment == seg) first--;
+    return forward_nodes(g, r, first, last + 1);
 }
 
 clf_status clf_graph_backward(clf_graph *g, const clf_run *r) {
@@ -415,6 +485,7 @@ clf_status clf_graph_backward(clf_graph *g, const clf_run *r) {
         for (int k = 0; k < CLF_NODE_MAX_IN; k++)
             if (n->in[k] && n->in[k]->needs_grad) wanted = true;
         if (!wanted) continue; /* nothing upstream learns: skip */
+        st = recompute_segment(g, r, i);
         /* gradients accumulate: each starts from zero just before its first writer, since its bytes
          * served other gradients earlier in the pass */
         for (int k = 0; st == CLF_OK && k < CLF_NODE_MAX_IN; k++) {

@@ -30,6 +30,7 @@ struct clf_tensor {
     size_t offset, goffset; /* bytes in the activation and gradient arenas */
     cl_mem buf, grad;
     bool owns_views;        /* buf/grad are views the graph created */
+    bool recomputed;        /* only its segment reads it: not kept, its segment runs again for the backward */
 };
 
 #define CLF_NODE_MAX_IN 5
@@ -47,7 +48,8 @@ typedef struct clf_node {
         float p;                                            /* residual dropout */
         struct { int pad; float smoothing; } xent;          /* cross-entropy */
     } u;
-    int site; /* the dropout site: the node's index */
+    int site;    /* the dropout site: the node's index */
+    int segment; /* the recomputation unit it belongs to (a layer); 0: none */
 } clf_node;
 
 struct clf_graph {
@@ -62,6 +64,9 @@ struct clf_graph {
     size_t arena_bytes, grad_bytes, workspace_bytes, input_bytes;
     bool planned, training;
     size_t launches_forward, launches_backward;
+    int segment_now, n_segments; /* the segment new nodes join (0: none), and how many were begun */
+    bool recompute;              /* planned to recompute segments' inner activations */
+    int resident_segment;        /* whose inner activations the arena holds now (0: none) */
 };
 
 /* Rows of t for a run's dims. */

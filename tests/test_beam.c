@@ -45,8 +45,8 @@ static tiny make(clf_norm norm, uint64_t seed, float gen_scale) {
     CLF_CK(clf_model_write_params(t.m, flat));
     free(flat);
     clf_dims max = {WIDE, TS, MAX_OUT, 0}, one = {1, TS, MAX_OUT + 1, 0};
-    CLF_CK(clf_model_graph_new(t.m, max, false, 0.0f, &t.mg));
-    CLF_CK(clf_model_graph_new(t.m, one, false, 0.0f, &t.score));
+    CLF_CK(clf_model_graph_new(t.m, max, CLF_GRAPH_INFERENCE, 0.0f, &t.mg));
+    CLF_CK(clf_model_graph_new(t.m, one, CLF_GRAPH_INFERENCE, 0.0f, &t.score));
     return t;
 }
 
@@ -208,7 +208,7 @@ START_TEST(bad_arguments) {
     clf_model_graph *mg;
     CLF_CK(clf_model_new(harness_device(), &c, false, &m));
     clf_dims max = {2, 0, 8, 0};
-    CLF_CK(clf_model_graph_new(m, max, false, 0.0f, &mg));
+    CLF_CK(clf_model_graph_new(m, max, CLF_GRAPH_INFERENCE, 0.0f, &mg));
     for (int i = 0; i < TS; i++) src[i] = 'a';
     ck_assert_int_eq(clf_model_beam(mg, src, TS, 2, 8, 0, out, &len, NULL), CLF_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(clf_errmsg(), "encoder-decoder"));

@@ -42,7 +42,7 @@ expect 0 'exact match: [0-9.]+%' -- "$clf" train --steps 3 --d-model 16 --n-head
 ck=$dir/run/last.safetensors
 [ -s "$ck" ] && [ -s "$dir/run/metrics.csv" ] && [ -s "$dir/run/loss.svg" ] && passed=$((passed + 1)) \
   || { failed=$((failed + 1)); echo "FAIL: train left no checkpoint, metrics.csv or loss.svg"; }
-expect 0 'resumed from .* at step 3' -- "$clf" train --resume "$ck" --steps 4 --eval-every 0 --samples 0 --out "$dir/run"
+expect 0 'resumed from .* at step 3' -- "$clf" train --resume "$ck" --steps 4 --recompute --eval-every 0 --samples 0 --out "$dir/run"
 expect nonzero 'nothing to train' -- "$clf" train --resume "$ck" --steps 4 --out "$dir/run"
 expect nonzero 'd_model is 16 in the checkpoint but 32 here' -- "$clf" train --resume "$ck" --d-model 32 --steps 9 --out "$dir/run"
 expect 0 'exact match' -- "$clf" eval --checkpoint "$ck"

@@ -179,7 +179,7 @@ static tiny make(clf_arch arch, clf_norm norm, bool tie, int batch, int cap) {
     CLF_CK(clf_model_write_params(t.m, flat));
     free(flat);
     clf_dims max = {batch, arch == CLF_ARCH_ENCDEC ? TS : 0, cap, 0};
-    CLF_CK(clf_model_graph_new(t.m, max, false, 0.0f, &t.mg));
+    CLF_CK(clf_model_graph_new(t.m, max, CLF_GRAPH_INFERENCE, 0.0f, &t.mg));
     return t;
 }
 

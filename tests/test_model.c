@@ -94,7 +94,7 @@ static void check_variant(const variant *v) {
     CLF_CK(clf_model_write_params(m, flat));
     clf_model_graph *mg;
     clf_dims max = {B, c.arch == CLF_ARCH_ENCDEC ? Ts : 0, Tt, 0};
-    CLF_CK(clf_model_graph_new(m, max, true, v->smoothing, &mg));
+    CLF_CK(clf_model_graph_new(m, max, CLF_GRAPH_TRAINING, v->smoothing, &mg));
     clf_batch batch = {.B = B, .Ts = c.arch == CLF_ARCH_ENCDEC ? Ts : 0, .Tt = Tt, .src = src, .tgt_in = tin, .tgt_out = tout};
     long count = 0;
     CLF_CK(clf_model_graph_set_batch(mg, &batch, &count));
@@ -188,7 +188,7 @@ START_TEST(micro_batches_accumulate) {
     CLF_CK(clf_model_write_params(m, flat));
     clf_model_graph *mg;
     clf_dims max = {B, Ts, Tt, 0};
-    CLF_CK(clf_model_graph_new(m, max, true, 0.1f, &mg));
+    CLF_CK(clf_model_graph_new(m, max, CLF_GRAPH_TRAINING, 0.1f, &mg));
     float *grads[2];
     for (int way = 0; way < 2; way++) { /* 0: one run of four rows; 1: two runs of two */
         CLF_CK(clf_buffer_fill_float(dev, m->grads, 0, m->layout.total, 0.0f));
@@ -214,12 +214,74 @@ START_TEST(micro_batches_accumulate) {
 }
 END_TEST
 
+/* Recomputing each sub-layer's activations in the backward gives the very same loss and gradients
+ * (dropout on: the masks must come out the same), in less activation memory: both archs and norms. */
+START_TEST(recompute_matches_keeping) {
+    clf_device *dev = harness_device();
+    clf_config c = clf_config_default();
+    c.arch = _i & 1 ? CLF_ARCH_DECODER : CLF_ARCH_ENCDEC;
+    c.norm = _i & 2 ? CLF_NORM_PRE : CLF_NORM_POST;
+    c.d_model = 16;
+    c.n_heads = 2;
+    c.d_ff = 40;
+    c.n_enc_layers = 2;
+    c.n_dec_layers = 2;
+    c.max_len = 16;
+    c.dropout = 0.25f;
+    const int B = 3, Ts = 7, Tt = 9;
+    int32_t src[3 * 7], tin[3 * 9], tout[3 * 9];
+    fill_tokens(src, B, Ts, -1);
+    fill_tokens(tin, B, Tt, -1);
+    fill_tokens(tout, B, Tt, -1);
+    for (int b = 0; b < B; b++) src[b * Ts] = 5 + b; /* no source row entirely PAD */
+    clf_model *m;
+    CLF_CK(clf_model_new(dev, &c, true, &m));
+    float *flat = calloc(m->layout.total, sizeof *flat);
+    clf_params_init(&m->layout, harness_seed(), flat);
+    CLF_CK(clf_model_write_params(m, flat));
+    clf_dims max = {B, c.arch == CLF_ARCH_DECODER ? 0 : Ts, Tt, 0};
+    clf_batch b = {.B = B, .Ts = c.arch == CLF_ARCH_DECODER ? 0 : Ts, .Tt = Tt, .src = src, .tgt_in = tin,
+                   .tgt_out = tout};
+    float *grads[2], loss[2];
+    size_t activations[2];
+    for (int way = 0; way < 2; way++) {
+        clf_model_graph *mg;
+        CLF_CK(clf_model_graph_new(m, max, way ? CLF_GRAPH_TRAINING_RECOMPUTE : CLF_GRAPH_TRAINING, 0.1f, &mg));
+        CLF_CK(clf_buffer_fill_float(dev, m->grads, 0, m->layout.total, 0.0f));
+        long targets = 0;
+        CLF_CK(clf_model_graph_set_batch(mg, &b, &targets));
+        clf_run run = {{B, b.Ts, Tt, 0}, true, 11, 3, targets ? 1.0f / (float)targets : 0.0f};
+        CLF_CK(clf_graph_forward(mg->graph, &run));
+        CLF_CK(clf_graph_backward(mg->graph, &run));
+        CLF_CK(clf_buffer_read(dev, clf_tensor_buffer(mg->loss), 0, sizeof(float), &loss[way]));
+        grads[way] = harness_download(m->grads, m->layout.total);
+        clf_graph_memory mem;
+        clf_graph_memory_report(mg->graph, &mem);
+        activations[way] = mem.activations;
+        clf_model_graph_free(mg);
+    }
+    ck_assert_msg(memcmp(&loss[0], &loss[1], sizeof loss[0]) == 0, "loss %.9g kept vs %.9g recomputed (seed %llu)",
+                  (double)loss[0], (double)loss[1], (unsigned long long)harness_seed());
+    for (size_t i = 0; i < m->layout.total; i++)
+        ck_assert_msg(memcmp(&grads[0][i], &grads[1][i], sizeof(float)) == 0,
+                      "gradient %zu: %.9g kept vs %.9g recomputed (variant %d, seed %llu)", i, (double)grads[0][i],
+                      (double)grads[1][i], _i, (unsigned long long)harness_seed());
+    ck_assert_msg(activations[1] < activations[0], "recomputation keeps %zu activation bytes, keeping all %zu",
+                  activations[1], activations[0]);
+    free(grads[0]);
+    free(grads[1]);
+    free(flat);
+    clf_model_free(m);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("model");
     tcase_set_timeout(tc, 900);
     tcase_add_loop_test(tc, matches_reference, 0, 5);
     tcase_add_test(tc, micro_batches_accumulate);
+    tcase_add_loop_test(tc, recompute_matches_keeping, 0, 4);
     suite_add_tcase(s, tc);
     return s;
 }

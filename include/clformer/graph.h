@@ -57,8 +57,17 @@ clf_tensor *clf_graph_residual(clf_graph *g, clf_tensor *x, clf_tensor *s, float
 clf_tensor *clf_graph_cross_entropy(clf_graph *g, clf_tensor *logits, clf_tensor *targets, int pad,
                                     float label_smoothing);
 
+/* Nodes added after clf_graph_begin_segment form one segment (a layer), up to the next begin or
+ * clf_graph_end_segment. Segments matter only to a graph planned with recomputation. */
+void clf_graph_begin_segment(clf_graph *g);
+void clf_graph_end_segment(clf_graph *g);
+
 /* Plan and allocate every buffer; with training, gradient buffers for activations too. */
 clf_status clf_graph_plan(clf_graph *g, bool training);
+/* As clf_graph_plan for training, but activations that only their own segment reads are not kept:
+ * every segment's share one region, and the backward runs a segment's forward again just before its
+ * backward (about one more forward pass of compute for activation memory of one layer instead of all). */
+clf_status clf_graph_plan_recompute(clf_graph *g);
 
 typedef struct clf_run {
     clf_dims dims;

@@ -47,7 +47,16 @@ typedef struct clf_model_graph {
     struct clf_decoder_graphs *decode; /* incremental decoding's graphs, built on first use */
 } clf_model_graph;
 
-clf_status clf_model_graph_new(clf_model *m, clf_dims max, bool training, float label_smoothing,
+/* What a model graph is for: inference, or training keeping every activation the backward needs, or
+ * training that recomputes each sub-layer's inner activations in the backward instead of keeping
+ * them (less memory for long sequences, about one more forward pass of compute). */
+typedef enum clf_graph_mode {
+    CLF_GRAPH_INFERENCE = 0,
+    CLF_GRAPH_TRAINING,
+    CLF_GRAPH_TRAINING_RECOMPUTE
+} clf_graph_mode;
+
+clf_status clf_model_graph_new(clf_model *m, clf_dims max, clf_graph_mode mode, float label_smoothing,
                                clf_model_graph **out);
 void clf_model_graph_free(clf_model_graph *mg);
 /* Check every id against the vocabulary, then enqueue the uploads of tokens and key masks (no wait for

@@ -43,6 +43,7 @@ typedef struct clf_train_options {
     float clip;            /* max gradient norm; <= 0: no clipping */
     int max_bad_steps;     /* stop after this many non-finite steps in a row */
     const char *resume;    /* checkpoint to continue from, or NULL */
+    bool recompute;        /* recompute each sub-layer's activations in the backward instead of keeping them */
 } clf_train_options;
 
 /* The defaults: SPEC's model and optimizer, the reverse task. */

@@ -126,7 +126,7 @@ static clf_status bench_generation(clf_model *m, const clf_bench_train_options *
     clf_model_graph *mg = NULL;
     int32_t *src = malloc((size_t)B * (size_t)(Ts ? Ts : 1) * sizeof *src), *tok = malloc((size_t)B * sizeof *tok);
     float *logits = malloc((size_t)B * (size_t)m->cfg.vocab_size * sizeof *logits);
-    clf_status st = src && tok && logits ? clf_model_graph_new(m, max, false, 0.0f, &mg)
+    clf_status st = src && tok && logits ? clf_model_graph_new(m, max, CLF_GRAPH_INFERENCE, 0.0f, &mg)
                                          : CLF_ERROR(CLF_ERR_NO_MEMORY, "bench train: generation buffers");
     clf_rng rng;
     clf_rng_seed(&rng, o->train.seed ^ 0x3C6EF372FE94F82Bull);

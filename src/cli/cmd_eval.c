@@ -71,7 +71,7 @@ int cmd_eval(int argc, char **argv) {
     bool lm = m->cfg.arch == CLF_ARCH_DECODER;
     clf_dims max = {(int)batch_tokens, lm ? 0 : max_src, lm ? m->cfg.max_len : max_tgt + 1, (int)batch_tokens};
     if (max.tgt_len > m->cfg.max_len) max.tgt_len = m->cfg.max_len;
-    if (st == CLF_OK) st = clf_model_graph_new(m, max, false, 0.0f, &mg);
+    if (st == CLF_OK) st = clf_model_graph_new(m, max, CLF_GRAPH_INFERENCE, 0.0f, &mg);
     clf_eval_report ev;
     clf_evaluator e = {mg, bt, ds, max_tgt};
     if (st == CLF_OK) st = clf_evaluate(&e, !no_exact, &ev);

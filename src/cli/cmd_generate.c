@@ -80,7 +80,7 @@ int cmd_generate(int argc, char **argv) {
     }
     /* the graph holds one row per hypothesis and no more positions than the output may take */
     clf_dims max = {(int)beam, lm ? 0 : L, lm ? L : (int)max_out, 0};
-    if (clf_model_graph_new(m, max, false, 0.0f, &mg) != CLF_OK) {
+    if (clf_model_graph_new(m, max, CLF_GRAPH_INFERENCE, 0.0f, &mg) != CLF_OK) {
         cli_fail("generate", "%s", clf_errmsg());
         goto out;
     }

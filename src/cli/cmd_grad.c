@@ -47,7 +47,7 @@ int cmd_grad(int argc, char **argv) {
     m->cfg.dropout = 0; /* SPEC: dropout in config is ignored here */
     long count = 0;
     clf_dims max = {b.B, b.Ts, b.Tt, 0};
-    clf_status st = clf_model_graph_new(m, max, true, (float)ls, &mg);
+    clf_status st = clf_model_graph_new(m, max, CLF_GRAPH_TRAINING, (float)ls, &mg);
     if (st == CLF_OK) st = clf_model_graph_set_batch(mg, &b, &count);
     clf_run run = {{b.B, b.Ts, b.Tt, 0}, true, 0, 1, count ? 1.0f / (float)count : 0.0f};
     if (st == CLF_OK) st = clf_graph_forward(mg->graph, &run);

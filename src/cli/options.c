@@ -72,6 +72,7 @@ void cli_optim_flags_from(cli_optim_flags *f, const clf_train_options *o) {
     f->weight_decay = o->weight_decay;
     f->clip = o->clip;
     f->label_smoothing = o->label_smoothing;
+    f->recompute = o->recompute;
 }
 
 int cli_optim_flags_to(const char *cmd, const cli_optim_flags *f, clf_train_options *o) {
@@ -88,6 +89,7 @@ int cli_optim_flags_to(const char *cmd, const cli_optim_flags *f, clf_train_opti
     o->weight_decay = (float)f->weight_decay;
     o->clip = (float)f->clip;
     o->label_smoothing = (float)f->label_smoothing;
+    o->recompute = f->recompute;
     return 0;
 }
 
@@ -106,6 +108,8 @@ size_t cli_optim_opts(cli_optim_flags *f, cli_opt *o) {
         {"adam-eps", CLI_FLOAT, &f->eps, "X", "AdamW epsilon", 0, 1},
         {"weight-decay", CLI_FLOAT, &f->weight_decay, "X", "decoupled weight decay (2-D weights only)", 0, 10},
         {"clip", CLI_FLOAT, &f->clip, "X", "clip the gradient's global norm to X (0: off)", 0, 1e12},
+        {"recompute", CLI_FLAG, &f->recompute, NULL,
+         "recompute each sub-layer's activations in the backward (less memory, ~1/3 more compute)", 1, 0},
     };
     memcpy(o, opts, sizeof opts);
     return CLI_OPTIM_OPTS;

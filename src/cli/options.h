@@ -25,13 +25,14 @@ typedef struct cli_optim_flags {
     const char *schedule;
     long warmup, seed, accum;
     double lr, lr_min, noam_scale, beta1, beta2, eps, weight_decay, clip, label_smoothing;
+    bool recompute;
 } cli_optim_flags;
 
 void cli_optim_flags_from(cli_optim_flags *f, const clf_train_options *o);
 /* Check and copy into o; the message names the flag. */
 int cli_optim_flags_to(const char *cmd, const cli_optim_flags *f, clf_train_options *o);
 /* Append the optimizer flags to opts (room for at least CLI_OPTIM_OPTS entries). */
-#define CLI_OPTIM_OPTS 13
+#define CLI_OPTIM_OPTS 14
 size_t cli_optim_opts(cli_optim_flags *f, cli_opt *opts);
 
 /* The value following `--name` (or in `--name=value`) in argv, or NULL. */

@@ -93,6 +93,7 @@ static clf_tensor *sub(builder *b, clf_tensor *x, sublayer kind, const char *lay
     char norm[128], p[128];
     clf_name_format(norm, sizeof norm, "%s.norm%d", layer, norm_index);
     bool pre = b->m->cfg.norm == CLF_NORM_PRE;
+    clf_graph_begin_segment(b->g); /* the unit of recomputation */
     clf_tensor *in = pre ? layernorm(b, x, norm) : x, *out;
     if (kind == SUB_SELF) {
         clf_name_format(p, sizeof p, "%s.self_attn", layer);
@@ -105,7 +106,9 @@ static clf_tensor *sub(builder *b, clf_tensor *x, sublayer kind, const char *lay
         out = ffn(b, in, p);
     }
     clf_tensor *y = clf_graph_residual(b->g, x, out, b->m->cfg.dropout);
-    return pre ? y : layernorm(b, y, norm);
+    if (!pre) y = layernorm(b, y, norm);
+    clf_graph_end_segment(b->g);
+    return y;
 }
 
 static clf_tensor *embed(builder *b, clf_tensor *tokens, const char *table_name, clf_tensor *pe) {
@@ -183,9 +186,10 @@ clf_tensor *clf_model_build_decoder_step(clf_model *m, clf_graph *g, clf_tensor 
     return decoder(&b, tokens, self_mask, NULL, src_mask, pe);
 }
 
-clf_status clf_model_graph_new(clf_model *m, clf_dims max, bool training, float label_smoothing,
+clf_status clf_model_graph_new(clf_model *m, clf_dims max, clf_graph_mode mode, float label_smoothing,
                                clf_model_graph **out) {
     *out = NULL;
+    bool training = mode != CLF_GRAPH_INFERENCE;
     if (training && !m->training) return CLF_ERROR(CLF_ERR_INVALID_ARG, "a training graph needs a model made for training");
     if (max.src_len > m->cfg.max_len || max.tgt_len > m->cfg.max_len)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "sequence length %d exceeds max_len %d",
@@ -203,7 +207,9 @@ clf_status clf_model_graph_new(clf_model *m, clf_dims max, bool training, float 
         builder b = {m, mg->graph, training, NULL};
         st = build(&b, mg, label_smoothing);
     }
-    if (st == CLF_OK) st = clf_graph_plan(mg->graph, training);
+    if (st == CLF_OK)
+        st = mode == CLF_GRAPH_TRAINING_RECOMPUTE ? clf_graph_plan_recompute(mg->graph)
+                                                  : clf_graph_plan(mg->graph, training);
     if (st != CLF_OK) {
         clf_model_graph_free(mg);
         return clf_error_context(st, "building the model's graph");

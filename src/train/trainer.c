@@ -72,7 +72,8 @@ static clf_status build_model(clf_trainer *t) {
     if (tgt > o->model.max_len) tgt = o->model.max_len;
     if (src > o->model.max_len) src = o->model.max_len;
     clf_dims max = {o->batch_tokens, src, tgt, o->batch_tokens};
-    st = clf_model_graph_new(t->m, max, true, o->label_smoothing, &t->mg);
+    clf_graph_mode mode = o->recompute ? CLF_GRAPH_TRAINING_RECOMPUTE : CLF_GRAPH_TRAINING;
+    st = clf_model_graph_new(t->m, max, mode, o->label_smoothing, &t->mg);
     if (st == CLF_OK) st = clf_buffer_alloc(t->dev, 4, "step loss", &t->loss_sum);
     return st;
 }
