@@ -31,6 +31,9 @@ d = json.load(open(sys.argv[1]))
 for k in ("step_ms", "train_tokens_per_s", "gen_ms", "gen_tokens_per_s", "launches_per_step", "waits_per_step"):
     assert d[k] > 0 and math.isfinite(d[k]), k
 assert d["peak_bytes"] >= 16 * d["params"] > 0
+m = d["memory"]
+assert m["params"] == m["grads"] == 4 * d["params"] and m["optimizer"] == 2 * m["params"], m
+assert 0 < m["activations"] and sum(m.values()) <= d["peak_bytes"], (m, d["peak_bytes"])
 assert len(d["losses"]) == 3 and all(math.isfinite(x) and x > 0 for x in d["losses"])
 assert d["model"]["arch"] == "encdec" and d["batch"] == 3 and d["src_len"] == 7 and d["tgt_len"] == 5
 s = d["startup"]
@@ -43,6 +46,9 @@ expect 0 'start-up: device open [0-9]+ ms, trainer [0-9]+ ms, first step [0-9]+ 
   env CLFORMER_NO_CACHE=1 "$clf" bench --train "${tiny[@]}" --arch decoder --batch 2 --tgt-len 9 --gen-batch 2 --gen-tokens 9
 expect 0 'per step: [0-9.]+ launches, [0-9.]+ host waits; peak device memory [0-9.]+ MiB' -- \
   "$clf" bench --train "${tiny[@]}" --arch decoder --batch 2 --tgt-len 9
+
+expect 0 'memory: parameters [0-9.]+ \+ gradients [0-9.]+ \+ AdamW [0-9.]+ \+ activations kept for the backward [0-9.]+ = [0-9.]+ MiB; peak [0-9.]+x' -- \
+  "$clf" bench --train "${tiny[@]}" --arch decoder --batch 2 --tgt-len 9 --recompute
 
 # a built-in task instead of random tokens
 expect 0 'batches: reverse, 128 tokens' -- "$clf" bench --train "${tiny[@]}" --batch 0 --task reverse --batch-tokens 128 --max-len 32

@@ -224,6 +224,7 @@ clf_status clf_bench_train(clf_device *dev, const clf_bench_train_options *o, cl
     r->params = clf_trainer_model(t)->layout.total;
     clf_device_reset_peak(dev);
     st = run_steps(dev, t, o, r);
+    clf_trainer_memory(t, &r->memory);
     if (st == CLF_OK && o->gen_batch > 0) st = bench_generation(clf_trainer_model(t), o, r);
     clf_trainer_free(t);
     return st;

@@ -28,6 +28,7 @@ typedef struct clf_bench_train_result {
     double launches_per_step;    /* kernel launches (fills included) per timed step */
     double waits_per_step;       /* host waits per timed step (clf_device_wait_count) */
     size_t peak_bytes;           /* peak device memory during the training steps */
+    clf_memory_report memory;    /* what the trainer's buffers hold, by kind */
     size_t params;               /* parameter count */
     int n_losses;                /* losses of every step, warm-up first, in order (at most the max) */
     double losses[CLF_BENCH_TRAIN_MAX_LOSSES];

@@ -56,6 +56,13 @@ static int write_train_json(const char *path, const char *device, const clf_benc
     json_object_set_new(j, "launches_per_step", json_real(r->launches_per_step));
     json_object_set_new(j, "waits_per_step", json_real(r->waits_per_step));
     json_object_set_new(j, "peak_bytes", json_integer((json_int_t)r->peak_bytes));
+    const clf_memory_report *m = &r->memory;
+    json_object_set_new(j, "memory",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "params", (json_int_t)m->params, "grads",
+                                  (json_int_t)m->grads, "optimizer", (json_int_t)m->optimizer, "activations",
+                                  (json_int_t)m->activations, "activation_grads", (json_int_t)m->activation_grads,
+                                  "workspace", (json_int_t)m->workspace, "gemm_packing", (json_int_t)m->gemm_packing,
+                                  "inputs", (json_int_t)m->inputs));
     json_object_set_new(j, "startup", start);
     json_object_set_new(j, "losses", losses);
     int rc = j && json_dump_file(j, path, JSON_INDENT(2)) == 0 ? 0 : -1;
@@ -84,6 +91,13 @@ static void print_train(const char *device, const clf_bench_train_options *o, co
     printf("training: %.1f ms/step, %.0f target tokens/s\n", r->step_ms, r->train_tokens_per_s);
     printf("per step: %.1f launches, %.2f host waits; peak device memory %.1f MiB\n", r->launches_per_step,
            r->waits_per_step, (double)r->peak_bytes / (1024.0 * 1024.0));
+    const clf_memory_report *m = &r->memory;
+    double mib = 1.0 / (1024.0 * 1024.0), base = (double)(m->params + m->grads + m->optimizer + m->activations);
+    printf("memory: parameters %.1f + gradients %.1f + AdamW %.1f + activations kept for the backward %.1f = %.1f MiB; "
+           "peak %.2fx that (activation gradients %.1f, workspace %.1f, GEMM packing %.1f MiB)\n",
+           (double)m->params * mib, (double)m->grads * mib, (double)m->optimizer * mib, (double)m->activations * mib,
+           base * mib, base > 0 ? (double)r->peak_bytes / base : 0.0, (double)m->activation_grads * mib,
+           (double)m->workspace * mib, (double)m->gemm_packing * mib);
     if (o->gen_batch > 0)
         printf("generation: %d x %d new tokens in %.0f ms, %.0f tokens/s (greedy, key/value cache)\n", o->gen_batch,
                o->gen_tokens, r->gen_ms, r->gen_tokens_per_s);
