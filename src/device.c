@@ -1,10 +1,12 @@
 /* Platforms, devices, the context and queue of an opened device, and accounted allocation. */
 #include <ctype.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "clformer/launch.h"
 #include "device_internal.h"
 #include "fault.h"
 
@@ -371,6 +373,11 @@ clf_status clf_buffer_read(clf_device *dev, cl_mem buf, size_t offset, size_t by
 clf_status clf_buffer_fill_float(clf_device *dev, cl_mem buf, size_t offset_floats, size_t count,
                                  float value) {
     if (count == 0) return CLF_OK;
+    if (offset_floats + count <= (size_t)INT_MAX - 16) { /* a kernel: all cores, vector stores */
+        size_t global = (count + 15) / 16, local = 64;
+        return CLF_RUN(dev, "copy", NULL, "fill_f32", 1, &global, &local, CLF_ARG_MEM(buf), CLF_ARG_INT(offset_floats),
+                       CLF_ARG_INT(count), CLF_ARG_FLOAT(value));
+    }
     cl_event ev = NULL;
     cl_int err = clEnqueueFillBuffer(dev->queue, buf, &value, sizeof value, offset_floats * sizeof(float),
                                      count * sizeof(float), 0, NULL, dev->profiling ? &ev : NULL);

@@ -170,6 +170,29 @@ START_TEST(profiles_launches) {
 }
 END_TEST
 
+/* Fills write exactly [offset, offset + count): awkward offsets and counts (not multiples of the
+ * kernel's sixteen floats), the elements around them unchanged. */
+START_TEST(fills_exactly_the_range) {
+    const size_t n = 1000, cases[][2] = {{0, 1}, {3, 16}, {5, 17}, {0, 1000}, {7, 993}, {999, 1}, {31, 257}};
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double *ref;
+        float *x = harness_random(n, -1, 1, &ref);
+        cl_mem b = harness_upload(x, n);
+        float value = (float)harness_uniform(-4, 4);
+        CLF_CK(clf_buffer_fill_float(harness_device(), b, cases[c][0], cases[c][1], value));
+        for (size_t i = cases[c][0]; i < cases[c][0] + cases[c][1]; i++) ref[i] = value;
+        float *got = harness_download(b, n);
+        char what[96];
+        snprintf(what, sizeof what, "fill of %zu floats at %zu", cases[c][1], cases[c][0]);
+        harness_expect_close(what, got, ref, n, 0.0);
+        free(got);
+        free(x);
+        free(ref);
+        harness_release(b);
+    }
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("device");
     TCase *tc = tcase_create("device");
@@ -182,6 +205,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, kernel_round_trip);
     tcase_add_test(tc, launch_errors_are_named);
     tcase_add_test(tc, profiles_launches);
+    tcase_add_test(tc, fills_exactly_the_range);
     suite_add_tcase(s, tc);
     return s;
 }
