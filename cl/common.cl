@@ -95,4 +95,40 @@ __attribute__((always_inline)) inline float clf_hsum4(float4 v) {
 __attribute__((always_inline)) inline float clf_hsum8(float8 v) { return clf_hsum4(v.lo + v.hi); }
 __attribute__((always_inline)) inline float clf_hsum16(float16 v) { return clf_hsum8(v.lo + v.hi); }
 
+/* Activations (clf_activation's values). GELU, tanh form, through 0.5 (1 + tanh(u)) = sigmoid(2u) =
+ * 1 / (1 + exp(-2u)), with the exponential taken of -2|u| only: it never overflows (no inf/inf at large
+ * |x|) and s (1 - s) = e / (1 + e)^2 has no cancellation. The library tanh of PoCL costs several times
+ * this. One pair per width. */
+#define CLF_ACT_NONE 0
+#define CLF_ACT_RELU 1
+#define CLF_ACT_GELU 2
+#define CLF_GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
+#define CLF_GELU_A 0.044715f
+#define CLF_DEFINE_GELU(W, F)                                                                            \
+    __attribute__((always_inline)) inline F clf_gelu##W(F v) {                                          \
+        F u = CLF_GELU_C * (v + CLF_GELU_A * v * v * v), e = clf_exp_neg##W(-2.0f * fabs(u));             \
+        F inv = 1.0f / (1.0f + e);                                                                       \
+        return v * select(e * inv, inv, u >= 0.0f);                                                      \
+    }                                                                                                    \
+    __attribute__((always_inline)) inline F clf_gelu_grad##W(F v) {                                     \
+        F u = CLF_GELU_C * (v + CLF_GELU_A * v * v * v), e = clf_exp_neg##W(-2.0f * fabs(u));             \
+        F inv = 1.0f / (1.0f + e), s = select(e * inv, inv, u >= 0.0f);                                  \
+        return s + 2.0f * v * (e * inv * inv) * (CLF_GELU_C * (1.0f + 3.0f * CLF_GELU_A * v * v));        \
+    }
+
+CLF_DEFINE_GELU(1, float)
+CLF_DEFINE_GELU(16, float16)
+
+__attribute__((always_inline)) inline float clf_act(int act, float v) {
+    if (act == CLF_ACT_RELU) return v > 0.0f ? v : 0.0f;
+    if (act == CLF_ACT_GELU) return clf_gelu1(v);
+    return v;
+}
+
+__attribute__((always_inline)) inline float16 clf_act16(int act, float16 v) {
+    if (act == CLF_ACT_RELU) return select((float16)(0.0f), v, v > 0.0f);
+    if (act == CLF_ACT_GELU) return clf_gelu16(v);
+    return v;
+}
+
 #endif

@@ -146,11 +146,13 @@ inline float16 gemm_load_part16(__global const float *x, int len) {
 /* C = alpha * A B^T + beta * C where rows of A [m, k] and of B [n, k] both run along k (x W^T, as a
  * linear layer computes it): one work-item per DM x DN block of C as dot products, 16 products at a
  * time in float16 lanes summed across lanes at the end, no packing. For few rows of C (a decoding
- * step), where 8 x 32 tiles would mostly idle and packing B costs as much as the product.
+ * step), where 8 x 32 tiles would mostly idle and packing B costs as much as the product. A linear
+ * layer's epilogue comes along: with has_bias, bias[j] is added, then the activation act (clf_act).
  * Rows past m (columns past n) read row m-1 (n-1); their results are dropped. */
 __kernel void gemm_dot(__global float *c, int c_off, int ldc, int stride_c,   /* C [m, n] per z */
                        __global const float *a, int a_off, int lda, int stride_a, /* A [m, k] per z */
                        __global const float *b, int b_off, int ldb, int stride_b, /* B [n, k] per z */
+                       __global const float *bias, int has_bias, int act,     /* bias [n] */
                        int m, int n, int k, float alpha, float beta) {
     int q = get_global_id(0), p = get_global_id(1), z = get_global_id(2);
     int i0 = p * DM, j0 = q * DN;
@@ -185,7 +187,9 @@ __kernel void gemm_dot(__global float *c, int c_off, int ldc, int stride_c,   /*
             float s = clf_hsum16(acc[r][t]);
             if (r < rows && t < cols) {
                 __global float *cr = c + c_off + (long)z * stride_c + (long)(i0 + r) * ldc + j0 + t;
-                *cr = beta != 0.0f ? mad(beta, *cr, alpha * s) : alpha * s;
+                s = beta != 0.0f ? mad(beta, *cr, alpha * s) : alpha * s;
+                if (has_bias) s += bias[j0 + t];
+                *cr = clf_act(act, s);
             }
         }
 }

@@ -20,45 +20,10 @@
 #define CB 8 /* float16 chunks of a row the backward takes at once (its sums stay in registers) */
 #endif
 
-/* clf_activation */
-#define ACT_NONE 0
-#define ACT_RELU 1
-#define ACT_GELU 2
-#define GELU_C 0.7978845608028654f /* sqrt(2 / pi) */
-#define GELU_A 0.044715f
-
-/* GELU (tanh form) through 0.5 (1 + tanh(u)) = sigmoid(2u) = 1 / (1 + exp(-2u)), with the exponential
- * taken of -2|u| only: it never overflows (no inf/inf at large |x|) and s (1 - s) = e / (1 + e)^2 has no
- * cancellation. The library tanh of PoCL costs several times this. One pair per width. */
-#define LIN_DEFINE_GELU(W, F)                                                                            \
-    inline F gelu##W(F v) {                                                                              \
-        F u = GELU_C * (v + GELU_A * v * v * v), e = clf_exp_neg##W(-2.0f * fabs(u)), inv = 1.0f / (1.0f + e); \
-        return v * select(e * inv, inv, u >= 0.0f);                                                      \
-    }                                                                                                    \
-    inline F gelu_grad##W(F v) {                                                                         \
-        F u = GELU_C * (v + GELU_A * v * v * v), e = clf_exp_neg##W(-2.0f * fabs(u)), inv = 1.0f / (1.0f + e); \
-        F s = select(e * inv, inv, u >= 0.0f);                                                           \
-        return s + 2.0f * v * (e * inv * inv) * (GELU_C * (1.0f + 3.0f * GELU_A * v * v));               \
-    }
-LIN_DEFINE_GELU(1, float)
-LIN_DEFINE_GELU(16, float16)
-
-inline float linear_act(int act, float v) {
-    if (act == ACT_RELU) return v > 0.0f ? v : 0.0f;
-    if (act == ACT_GELU) return gelu1(v);
-    return v;
-}
-
-inline float16 linear_act16(int act, float16 v) {
-    if (act == ACT_RELU) return select((float16)(0.0f), v, v > 0.0f);
-    if (act == ACT_GELU) return gelu16(v);
-    return v;
-}
-
 /* dy times act' (ReLU reads y: y > 0 exactly where pre > 0, and ReLU'(0) = 0; GELU reads pre). */
 inline float16 linear_dpre16(int act, float16 d, float16 y, float16 pre) {
-    if (act == ACT_RELU) return select((float16)(0.0f), d, y > 0.0f);
-    if (act == ACT_GELU) return d * gelu_grad16(pre);
+    if (act == CLF_ACT_RELU) return select((float16)(0.0f), d, y > 0.0f);
+    if (act == CLF_ACT_GELU) return d * clf_gelu_grad16(pre);
     return d;
 }
 
@@ -91,7 +56,7 @@ __kernel void linear_fwd_epilogue(__global float *y /* [n, out] */, __global flo
     float v = pre[k];
     if (has_bias) v += b[j];
     pre[k] = v;
-    y[k] = linear_act(act, v);
+    y[k] = clf_act(act, v);
 }
 
 /* The same, CPU layout: work-item g takes rows frows g .. frows g + frows - 1 whole, in float16
@@ -107,7 +72,7 @@ linear_fwd_epilogue_rows(__global float *y /* [n, out] */, __global float *pre /
             float16 v = lin_load(pr, k, out);
             if (has_bias) v += lin_load(b, k, out);
             lin_store(v, pr, k, out);
-            lin_store(linear_act16(act, v), yr, k, out);
+            lin_store(clf_act16(act, v), yr, k, out);
         }
     }
 }
@@ -128,9 +93,9 @@ linear_bwd_dpre(__global float *ws /* [n, out] */, __global float *db /* [out] *
         for (int i = lr; i < n; i += DB_ROWS) {
             size_t k = (size_t)i * out + j;
             float d = dy[k];
-            if (act == ACT_RELU) d = y[k] > 0.0f ? d : 0.0f;
-            else if (act == ACT_GELU) d *= gelu_grad1(pre[k]);
-            if (act != ACT_NONE) ws[k] = d;
+            if (act == CLF_ACT_RELU) d = y[k] > 0.0f ? d : 0.0f;
+            else if (act == CLF_ACT_GELU) d *= clf_gelu_grad1(pre[k]);
+            if (act != CLF_ACT_NONE) ws[k] = d;
             CLF_TWO_SUM_STEP(float, s, c, d);
         }
     }
@@ -162,9 +127,9 @@ linear_bwd_dpre(__global float *ws /* [n, out] */, __global float *db /* [out] *
         _Pragma("unroll") for (int kk = 0; kk < (KN); kk++) {                                           \
             int k = k0 + kk;                                                                            \
             float16 d = LD(dy + off);                                                                   \
-            if (act == ACT_RELU) d = linear_dpre16(act, d, LD(y + off), d);                             \
-            else if (act == ACT_GELU) d = linear_dpre16(act, d, d, LD(pre + off));                      \
-            if (act != ACT_NONE) ST(d, ws + off);                                                       \
+            if (act == CLF_ACT_RELU) d = linear_dpre16(act, d, LD(y + off), d);                             \
+            else if (act == CLF_ACT_GELU) d = linear_dpre16(act, d, d, LD(pre + off));                      \
+            if (act != CLF_ACT_NONE) ST(d, ws + off);                                                       \
             CLF_TWO_SUM_STEP(float16, s[kk], c[kk], d);                                                 \
         }                                                                                               \
     }

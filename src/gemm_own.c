@@ -49,21 +49,33 @@ size_t clf_gemm_own_splits(const clf_gemm_shape *s) {
 #define STR(x) STR_(x)
 #define DOT_OPTIONS "-DDM=" STR(DOT_DM) " -DDN=" STR(DOT_DN)
 
-/* C = alpha A B^T + beta C with both operands' rows along k, no packing (see gemm_dot). */
-static clf_status gemm_dot(clf_device *dev, const clf_gemm_shape *s) {
+/* C = act(alpha A B^T + beta C + bias) with both operands' rows along k, no packing (see gemm_dot). */
+static clf_status gemm_dot(clf_device *dev, const clf_gemm_shape *s, cl_mem bias, int act) {
     const clf_gemm_args *g = &s->g;
     size_t gd[3] = {cdiv(g->n, DOT_DN), cdiv(g->m, DOT_DM), s->batch}, ld[3] = {DOT_WG, 1, 1};
     return CLF_RUN(dev, "gemm", DOT_OPTIONS, "gemm_dot", 3, gd, ld, CLF_ARG_MEM(g->c), CLF_ARG_INT(g->c_off),
                    CLF_ARG_INT(s->ldc), CLF_ARG_INT(g->stride_c), CLF_ARG_MEM(g->a), CLF_ARG_INT(g->a_off),
                    CLF_ARG_INT(s->lda), CLF_ARG_INT(g->stride_a), CLF_ARG_MEM(g->b), CLF_ARG_INT(g->b_off),
-                   CLF_ARG_INT(s->ldb), CLF_ARG_INT(g->stride_b), CLF_ARG_INT(g->m), CLF_ARG_INT(g->n),
+                   CLF_ARG_INT(s->ldb), CLF_ARG_INT(g->stride_b), CLF_ARG_MEM(bias ? bias : g->b),
+                   CLF_ARG_INT(bias != NULL), CLF_ARG_INT(act), CLF_ARG_INT(g->m), CLF_ARG_INT(g->n),
                    CLF_ARG_INT(g->k), CLF_ARG_FLOAT(g->alpha), CLF_ARG_FLOAT(g->beta));
+}
+
+clf_status clf_gemm_dot_bias_act(clf_device *dev, const clf_gemm_args *g, cl_mem bias, int act) {
+    if (!dev || !g || !g->a || !g->b || !g->c)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm_dot_bias_act: missing device, arguments or buffer");
+    if (g->trans_a || !g->trans_b || g->k == 0 || (g->batch && g->batch != 1) || act < 0 || act > 2)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm_dot_bias_act: needs C = A B^T, k > 0, one batch entry, act 0..2");
+    clf_gemm_shape s = {.g = *g, .batch = 1, .lda = g->lda ? g->lda : g->k, .ldb = g->ldb ? g->ldb : g->k,
+                        .ldc = g->ldc ? g->ldc : g->n};
+    if (!clf_gemm_own_fits(&s)) return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm_dot_bias_act: sizes past int range");
+    return gemm_dot(dev, &s, bias, act);
 }
 
 clf_status clf_gemm_own(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v) {
     const clf_gemm_args *g = &s->g;
     if (v == CLF_GEMM_OWN_DOT) {
-        if (!g->trans_a && g->trans_b) return gemm_dot(dev, s);
+        if (!g->trans_a && g->trans_b) return gemm_dot(dev, s, NULL, 0);
         v = CLF_GEMM_OWN_INPLACE; /* the other transposes have no rows along k on both sides */
     }
     size_t m = g->m, n = g->n, k = g->k, batch = s->batch;

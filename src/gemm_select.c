@@ -297,6 +297,22 @@ static clf_status time_variant(clf_device *dev, const clf_gemm_shape *s, clf_gem
 
 static bool dot_applies(const clf_gemm_args *g) { return !g->trans_a && g->trans_b && g->m <= DOT_MAX_ROWS; }
 
+static bool dot_sure(const clf_device *dev, const clf_gemm_args *g) {
+    return dot_applies(g) && g->m <= DOT_SURE_ROWS && !dev->info.is_gpu;
+}
+
+static clf_status read_mode(struct clf_gemm_state *gs, clf_gemm_variant *v, bool *own_only);
+
+bool clf_gemm_prefers_dot(clf_device *dev, const clf_gemm_args *g) {
+    struct clf_gemm_state *gs;
+    clf_gemm_variant mode;
+    bool own_only;
+    if (!dot_sure(dev, g) || (g->batch && g->batch != 1)) return false;
+    /* a forced variant (tests, CLFORMER_GEMM) runs as forced; an unreadable mode is left to clf_gemm */
+    if (clf_gemm_state_get(dev, &gs) != CLF_OK || read_mode(gs, &mode, &own_only) != CLF_OK) return false;
+    return mode == CLF_GEMM_AUTO || mode == CLF_GEMM_OWN_DOT;
+}
+
 static clf_status measure(clf_device *dev, struct clf_gemm_state *gs, const clf_gemm_shape *s, choice *out) {
     const clf_gemm_args *g = &s->g;
     /* the proxy: fewer rows of C (same k, n, transposes, batch) written to a scratch C with beta = 0,
@@ -400,7 +416,7 @@ clf_status clf_gemm_choose(clf_device *dev, const clf_gemm_shape *s, clf_gemm_va
             return CLF_OK;
         }
     }
-    bool few_rows = dot_applies(g) && g->m <= DOT_SURE_ROWS && !dev->info.is_gpu;
+    bool few_rows = dot_sure(dev, g);
     if (few_rows || 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)s->batch < SMALL_FLOPS) {
         /* too small to time, or sure: own kernels on CPU-like devices, CLBlast on GPUs, checked either way */
         clf_gemm_variant v = own_only || !dev->info.is_gpu ? (few_rows ? CLF_GEMM_OWN_DOT : CLF_GEMM_OWN_INPLACE)

@@ -330,6 +330,61 @@ START_TEST(few_rows_take_dot_products) {
 }
 END_TEST
 
+/* The decoding step's linear layer in one launch: act(x W^T + b) for few rows, every activation,
+ * with and without a bias, against the float64 linear layer; unwritten elements stay NaN and fail. */
+START_TEST(dot_with_bias_and_activation) {
+    const int shapes[][3] = {{1, 1, 1}, {1, 13, 7}, {7, 33, 257}, {16, 300, 256}, {32, 17, 33}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int act = 0; act < 3; act++)
+            for (int with_bias = 0; with_bias < 2; with_bias++) {
+                int n = shapes[i][0], out = shapes[i][1], in = shapes[i][2];
+                double *rx, *rw, *rb;
+                float *x = harness_random((size_t)n * in, -1, 1, &rx), *w = harness_random((size_t)out * in, -1, 1, &rw);
+                float *b = harness_random((size_t)out, -1, 1, &rb);
+                cl_mem dx = harness_upload(x, (size_t)n * in), dw = harness_upload(w, (size_t)out * in);
+                cl_mem db = harness_upload(b, (size_t)out), dy = harness_poisoned((size_t)n * out);
+                clf_gemm_args g = {.trans_b = true, .m = (size_t)n, .n = (size_t)out, .k = (size_t)in, .alpha = 1,
+                                   .a = dx, .b = dw, .c = dy};
+                CLF_CK(clf_gemm_dot_bias_act(harness_device(), &g, with_bias ? db : NULL, act));
+                double *ry = malloc((size_t)n * out * sizeof *ry);
+                ck_assert_ptr_nonnull(ry);
+                ref_linear_fwd(ry, NULL, rx, rw, with_bias ? rb : NULL, n, in, out, (clf_activation)act);
+                /* |act(p') - act(p)| <= 1.13 |p' - p| (GELU's steepest slope), p's error as a dot product's
+                 * (with the bias one more term), and a few roundings of the activation itself */
+                double *ax = abs_copy(rx, (size_t)n * in), *aw = abs_copy(rw, (size_t)out * in);
+                double *bound = malloc((size_t)n * out * sizeof *bound);
+                ck_assert_ptr_nonnull(bound);
+                for (int r = 0; r < n; r++)
+                    for (int j = 0; j < out; j++) bound[r * out + j] = with_bias ? fabs(rb[j]) : 0.0;
+                ref_gemm(false, true, (size_t)n, (size_t)out, (size_t)in, 1.0, ax, (size_t)in, aw, (size_t)in, 1.0,
+                         bound, (size_t)out);
+                double gamma = (double)(in + 2) * UNIT_ROUNDOFF / (1 - (double)(in + 2) * UNIT_ROUNDOFF);
+                for (size_t e = 0; e < (size_t)n * out; e++) bound[e] = 1.13 * gamma * bound[e] + 16 * UNIT_ROUNDOFF * fabs(ry[e]);
+                float *got = harness_download(dy, (size_t)n * out);
+                char what[96];
+                snprintf(what, sizeof what, "dot n=%d in=%d out=%d act=%d bias=%d", n, in, out, act, with_bias);
+                harness_expect_bounded(what, got, ry, bound, (size_t)n * out);
+                free(got);
+                free(ry);
+                free(ax);
+                free(aw);
+                free(bound);
+                free(x);
+                free(w);
+                free(b);
+                free(rx);
+                free(rw);
+                free(rb);
+                harness_release(dx);
+                harness_release(dw);
+                harness_release(db);
+                harness_release(dy);
+            }
+    clf_gemm_args bad = {.trans_a = true, .trans_b = true, .m = 1, .n = 1, .k = 1};
+    ck_assert_int_eq(clf_gemm_dot_bias_act(harness_device(), &bad, NULL, 0), CLF_ERR_INVALID_ARG);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("gemm");
     TCase *tc = tcase_create("gemm");
@@ -344,6 +399,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, measured_choice_is_cached);
     tcase_add_test(tc, env_selects_path);
     tcase_add_test(tc, few_rows_take_dot_products);
+    tcase_add_test(tc, dot_with_bias_and_activation);
     suite_add_tcase(s, tc);
     return s;
 }

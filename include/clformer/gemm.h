@@ -21,6 +21,13 @@ typedef struct clf_gemm_args {
 
 clf_status clf_gemm(clf_device *dev, const clf_gemm_args *g);
 
+/* C = act(A B^T + bias) (act: clf_activation's value; bias [n] or NULL; alpha and beta as given) in
+ * one launch of the dot-product kernel, the linear layer of a decoding step. Fast only for few rows
+ * of C on CPU-like devices: clf_gemm_prefers_dot says when. Buffers are not range-checked here. */
+clf_status clf_gemm_dot_bias_act(clf_device *dev, const clf_gemm_args *g, cl_mem bias, int act);
+/* Whether the dot-product kernel is the device's choice for this product (few rows, C = A B^T). */
+bool clf_gemm_prefers_dot(clf_device *dev, const clf_gemm_args *g);
+
 /* Bytes of the device-owned buffer the GEMM kernels pack operands into (grown to the largest need). */
 size_t clf_gemm_workspace_bytes(const clf_device *dev);
 
