@@ -9,7 +9,10 @@
  *   direct A: element (i, kk) of op(A) at a_off + i * a_rs + kk * a_ks (a_ps = MR * a_rs);
  *   B in place (B_INPLACE): element (kk, j) of op(B) at b_off + j * b_js + kk * b_ks (b_ps = 32 * b_js).
  * Split K: z = batch entry * splits + part; each part writes its partial tile to a dense scratch
- * [batch][splits][m][n] and gemm_reduce_split sums the parts in a fixed order (deterministic). */
+ * [batch][splits][m][n] and gemm_reduce_split sums the parts in a fixed order (deterministic).
+ * Epilogue (EPI_PARAMS, in the kernel that writes C): v = alpha * product + beta * C, then with
+ * has_bias v += bias[j] (bias [n]), with has_pre pre = v (pre laid out as C), then C = clf_act(act, v):
+ * a linear layer's bias and activation without another pass over C. */
 #include "common.cl"
 
 #ifndef MR
@@ -25,6 +28,15 @@
 #ifndef DN
 #define DN 4 /* gemm_dot: columns of C per work-item */
 #endif
+
+#define EPI_PARAMS __global const float *bias, int has_bias, int act, __global float *pre, int has_pre
+
+/* The epilogue of one element: v is the product's value at (C's) offset off and column j. */
+inline float gemm_epi1(float v, long off, int j, EPI_PARAMS) {
+    if (has_bias) v += bias[j];
+    if (has_pre) pre[off] = v;
+    return clf_act(act, v);
+}
 
 /* One fused multiply-add where the hardware has it (PoCL compiles mad() as a multiply and an add). */
 #if defined(FP_FAST_FMAF) || CLF_CPU
@@ -69,7 +81,7 @@ __kernel void gemm_pack_a(__global float *ap, int ap_off, int stride_ap, /* [bat
 __kernel void gemm_tile(__global float *c, int c_off, int ldc, int stride_c, /* C [m, n] per z */
                         __global const float *a, int a_off, int a_rs, int a_ks, int a_ps, int stride_a,
                         __global const float *bp, int bp_off, int b_js, int b_ks, int b_ps, int stride_bp,
-                        int m, int n, int k, int kchunk, int splits, float alpha, float beta) {
+                        int m, int n, int k, int kchunk, int splits, float alpha, float beta, EPI_PARAMS) {
     int p = get_global_id(0), q = get_global_id(1), z = get_global_id(2);
     int i0 = p * MR, j0 = q * NR;
     if (i0 >= m || j0 >= n) return;
@@ -99,25 +111,41 @@ __kernel void gemm_tile(__global float *c, int c_off, int ldc, int stride_c, /* 
         ak += a_ks;
         bk += b_ks;
     }
-    __global float *ct = c + c_off + (long)z * stride_c + (long)i0 * ldc + j0;
+    long c0 = c_off + (long)z * stride_c + (long)i0 * ldc + j0;
     int rows = min(MR, m - i0), cols = min(NR, n - j0);
+    float16 bias0 = 0.0f, bias1 = 0.0f;
+    if (has_bias && cols == NR) {
+        bias0 = vload16(0, bias + j0);
+        bias1 = vload16(0, bias + j0 + 16);
+    }
 #pragma unroll
     for (int r = 0; r < MR; r++) {
         if (r >= rows) continue; /* not break: the loop is unrolled */
-        __global float *cr = ct + (long)r * ldc;
+        long off = c0 + (long)r * ldc;
+        __global float *cr = c + off;
         float16 v0 = alpha * lo[r], v1 = alpha * hi[r];
         if (cols == NR) {
             if (beta != 0.0f) {
                 v0 = mad((float16)beta, vload16(0, cr), v0);
                 v1 = mad((float16)beta, vload16(0, cr + 16), v1);
             }
-            vstore16(v0, 0, cr);
-            vstore16(v1, 0, cr + 16);
+            if (has_bias) {
+                v0 += bias0;
+                v1 += bias1;
+            }
+            if (has_pre) {
+                vstore16(v0, 0, pre + off);
+                vstore16(v1, 0, pre + off + 16);
+            }
+            vstore16(clf_act16(act, v0), 0, cr);
+            vstore16(clf_act16(act, v1), 0, cr + 16);
         } else {
             float t[NR];
             vstore16(v0, 0, t);
             vstore16(v1, 0, t + 16);
-            for (int j = 0; j < cols; j++) cr[j] = beta != 0.0f ? mad(beta, cr[j], t[j]) : t[j];
+            for (int j = 0; j < cols; j++)
+                cr[j] = gemm_epi1(beta != 0.0f ? mad(beta, cr[j], t[j]) : t[j], off + j, j0 + j, bias, has_bias, act,
+                                  pre, has_pre);
         }
     }
 }
@@ -125,15 +153,16 @@ __kernel void gemm_tile(__global float *c, int c_off, int ldc, int stride_c, /* 
 /* C = alpha * (sum of the parts in order) + beta * C, one element per work-item. */
 __kernel void gemm_reduce_split(__global float *c, int c_off, int ldc, int stride_c, /* C [m, n] per entry */
                                 __global const float *part, int part_off, /* [batch][splits][m][n] */
-                                int m, int n, int splits, float alpha, float beta) {
+                                int m, int n, int splits, float alpha, float beta, EPI_PARAMS) {
     int j = get_global_id(0), i = get_global_id(1), e = get_global_id(2);
     if (i >= m || j >= n) return;
     long mn = (long)m * n;
     __global const float *src = part + part_off + (long)e * splits * mn + (long)i * n + j;
     float s = 0.0f;
     for (int t = 0; t < splits; t++) s += src[t * mn];
-    __global float *dst = c + c_off + (long)e * stride_c + (long)i * ldc + j;
-    *dst = beta != 0.0f ? mad(beta, *dst, alpha * s) : alpha * s;
+    long off = c_off + (long)e * stride_c + (long)i * ldc + j;
+    c[off] = gemm_epi1(beta != 0.0f ? mad(beta, c[off], alpha * s) : alpha * s, off, j, bias, has_bias, act, pre,
+                       has_pre);
 }
 
 /* The first len (< 16) floats at x, zeros after. */
@@ -146,14 +175,12 @@ inline float16 gemm_load_part16(__global const float *x, int len) {
 /* C = alpha * A B^T + beta * C where rows of A [m, k] and of B [n, k] both run along k (x W^T, as a
  * linear layer computes it): one work-item per DM x DN block of C as dot products, 16 products at a
  * time in float16 lanes summed across lanes at the end, no packing. For few rows of C (a decoding
- * step), where 8 x 32 tiles would mostly idle and packing B costs as much as the product. A linear
- * layer's epilogue comes along: with has_bias, bias[j] is added, then the activation act (clf_act).
+ * step), where 8 x 32 tiles would mostly idle and packing B costs as much as the product.
  * Rows past m (columns past n) read row m-1 (n-1); their results are dropped. */
 __kernel void gemm_dot(__global float *c, int c_off, int ldc, int stride_c,   /* C [m, n] per z */
                        __global const float *a, int a_off, int lda, int stride_a, /* A [m, k] per z */
                        __global const float *b, int b_off, int ldb, int stride_b, /* B [n, k] per z */
-                       __global const float *bias, int has_bias, int act,     /* bias [n] */
-                       int m, int n, int k, float alpha, float beta) {
+                       int m, int n, int k, float alpha, float beta, EPI_PARAMS) {
     int q = get_global_id(0), p = get_global_id(1), z = get_global_id(2);
     int i0 = p * DM, j0 = q * DN;
     if (i0 >= m || j0 >= n) return;
@@ -186,10 +213,9 @@ __kernel void gemm_dot(__global float *c, int c_off, int ldc, int stride_c,   /*
         for (int t = 0; t < DN; t++) {
             float s = clf_hsum16(acc[r][t]);
             if (r < rows && t < cols) {
-                __global float *cr = c + c_off + (long)z * stride_c + (long)(i0 + r) * ldc + j0 + t;
-                s = beta != 0.0f ? mad(beta, *cr, alpha * s) : alpha * s;
-                if (has_bias) s += bias[j0 + t];
-                *cr = clf_act(act, s);
+                long off = c_off + (long)z * stride_c + (long)(i0 + r) * ldc + j0 + t;
+                s = beta != 0.0f ? mad(beta, c[off], alpha * s) : alpha * s;
+                c[off] = gemm_epi1(s, off, j0 + t, bias, has_bias, act, pre, has_pre);
             }
         }
 }

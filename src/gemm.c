@@ -106,8 +106,12 @@ static clf_status check_operand(cl_mem buf, const char *name, const clf_gemm_sha
     return CLF_OK;
 }
 
-clf_status clf_gemm(clf_device *dev, const clf_gemm_args *g) {
+clf_status clf_gemm(clf_device *dev, const clf_gemm_args *g) { return clf_gemm_epi(dev, g, NULL, NULL); }
+
+clf_status clf_gemm_epi(clf_device *dev, const clf_gemm_args *g, const clf_gemm_epilogue *e, bool *fused) {
+    if (fused) *fused = false;
     if (!dev || !g) return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm without a device or arguments");
+    if (e && (e->act < 0 || e->act > 2)) return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm epilogue: unknown activation %d", e->act);
     if (!g->a || !g->b || !g->c)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm with a null buffer (%s)", !g->a ? "a" : !g->b ? "b" : "c");
     if (g->m == 0 || g->n == 0) return CLF_OK;
@@ -118,25 +122,36 @@ clf_status clf_gemm(clf_device *dev, const clf_gemm_args *g) {
     size_t ra = g->trans_a ? g->k : g->m, ca = g->trans_a ? g->m : g->k;
     size_t rb = g->trans_b ? g->n : g->k, cb = g->trans_b ? g->k : g->n;
     clf_status st = check_operand(g->c, "c", &s, g->c_off, g->stride_c, g->m, g->n, s.ldc);
+    if (st == CLF_OK && e && e->pre) st = check_operand(e->pre, "pre", &s, g->c_off, g->stride_c, g->m, g->n, s.ldc);
+    if (st == CLF_OK && e && e->bias) st = check_operand(e->bias, "bias", &s, 0, 0, 1, g->n, g->n);
     if (st != CLF_OK) return st;
-    if (g->k == 0) return scale_c(dev, &s);
+    if (g->k == 0) return scale_c(dev, &s); /* the caller applies any epilogue */
     st = check_operand(g->a, "a", &s, g->a_off, g->stride_a, ra, ca, s.lda);
     if (st == CLF_OK) st = check_operand(g->b, "b", &s, g->b_off, g->stride_b, rb, cb, s.ldb);
     if (st != CLF_OK) return st;
     clf_gemm_variant v;
     st = clf_gemm_choose(dev, &s, &v);
     if (st != CLF_OK) return st;
-    return clf_gemm_run_variant(dev, &s, v);
+    return clf_gemm_run_variant_epi(dev, &s, v, e, fused);
 }
 
 clf_status clf_gemm_run_variant(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v) {
+    return clf_gemm_run_variant_epi(dev, s, v, NULL, NULL);
+}
+
+clf_status clf_gemm_run_variant_epi(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v,
+                                    const clf_gemm_epilogue *e, bool *fused) {
+    if (fused) *fused = false;
     switch (v) {
     case CLF_GEMM_OWN_PACKED:
     case CLF_GEMM_OWN_DIRECT:
     case CLF_GEMM_OWN_SPLIT:
     case CLF_GEMM_OWN_INPLACE:
     case CLF_GEMM_OWN_DOT:
-        if (clf_gemm_own_fits(s)) return clf_gemm_own(dev, s, v);
+        if (clf_gemm_own_fits(s)) {
+            if (fused) *fused = e != NULL;
+            return clf_gemm_own(dev, s, v, e);
+        }
         return clf_gemm_clblast(dev, s); /* sizes past the kernels' int arguments */
     default: return clf_gemm_clblast(dev, s);
     }

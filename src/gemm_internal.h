@@ -37,8 +37,11 @@ clf_status clf_gemm_force(clf_device *dev, clf_gemm_variant v, bool own_only);
 clf_status clf_gemm_force_splits(clf_device *dev, size_t parts);
 size_t clf_gemm_forced_splits(const clf_device *dev);
 
-/* Run one variant as is, no selection (the self-check and the measurements use it). */
+/* Run one variant as is, no selection (the self-check and the measurements use it). With an epilogue
+ * (may be NULL), *fused (may be NULL) says whether the variant applied it (own kernels do, CLBlast not). */
 clf_status clf_gemm_run_variant(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v);
+clf_status clf_gemm_run_variant_epi(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v,
+                                    const clf_gemm_epilogue *e, bool *fused);
 
 /* The variant auto selection picks (measuring if the shape is new); for reports. */
 clf_status clf_gemm_choose(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant *out);
@@ -50,7 +53,7 @@ struct clf_gemm_state; /* gemm_select.c; freed with the device */
 clf_status clf_gemm_state_get(clf_device *dev, struct clf_gemm_state **out);
 
 /* gemm_own.c: own kernels; splits > 1 only for CLF_GEMM_OWN_SPLIT. */
-clf_status clf_gemm_own(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v);
+clf_status clf_gemm_own(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v, const clf_gemm_epilogue *e);
 /* Whether the own kernels can take this shape (sizes fit their int arguments). */
 bool clf_gemm_own_fits(const clf_gemm_shape *s);
 /* Parts the split variant uses for this shape (1: splitting does not apply). */

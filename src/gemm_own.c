@@ -49,33 +49,27 @@ size_t clf_gemm_own_splits(const clf_gemm_shape *s) {
 #define STR(x) STR_(x)
 #define DOT_OPTIONS "-DDM=" STR(DOT_DM) " -DDN=" STR(DOT_DN)
 
+/* The five epilogue arguments of the kernel that writes C (EPI_PARAMS of cl/gemm.cl); absent buffers
+ * are stood in for by c, never touched. */
+#define EPI_ARGS(e, c)                                                                                    \
+    CLF_ARG_MEM((e) && (e)->bias ? (e)->bias : (c)), CLF_ARG_INT((e) && (e)->bias), CLF_ARG_INT((e) ? (e)->act : 0), \
+        CLF_ARG_MEM((e) && (e)->pre ? (e)->pre : (c)), CLF_ARG_INT((e) && (e)->pre)
+
 /* C = act(alpha A B^T + beta C + bias) with both operands' rows along k, no packing (see gemm_dot). */
-static clf_status gemm_dot(clf_device *dev, const clf_gemm_shape *s, cl_mem bias, int act) {
+static clf_status gemm_dot(clf_device *dev, const clf_gemm_shape *s, const clf_gemm_epilogue *e) {
     const clf_gemm_args *g = &s->g;
     size_t gd[3] = {cdiv(g->n, DOT_DN), cdiv(g->m, DOT_DM), s->batch}, ld[3] = {DOT_WG, 1, 1};
     return CLF_RUN(dev, "gemm", DOT_OPTIONS, "gemm_dot", 3, gd, ld, CLF_ARG_MEM(g->c), CLF_ARG_INT(g->c_off),
                    CLF_ARG_INT(s->ldc), CLF_ARG_INT(g->stride_c), CLF_ARG_MEM(g->a), CLF_ARG_INT(g->a_off),
                    CLF_ARG_INT(s->lda), CLF_ARG_INT(g->stride_a), CLF_ARG_MEM(g->b), CLF_ARG_INT(g->b_off),
-                   CLF_ARG_INT(s->ldb), CLF_ARG_INT(g->stride_b), CLF_ARG_MEM(bias ? bias : g->b),
-                   CLF_ARG_INT(bias != NULL), CLF_ARG_INT(act), CLF_ARG_INT(g->m), CLF_ARG_INT(g->n),
-                   CLF_ARG_INT(g->k), CLF_ARG_FLOAT(g->alpha), CLF_ARG_FLOAT(g->beta));
+                   CLF_ARG_INT(s->ldb), CLF_ARG_INT(g->stride_b), CLF_ARG_INT(g->m), CLF_ARG_INT(g->n),
+                   CLF_ARG_INT(g->k), CLF_ARG_FLOAT(g->alpha), CLF_ARG_FLOAT(g->beta), EPI_ARGS(e, g->c));
 }
 
-clf_status clf_gemm_dot_bias_act(clf_device *dev, const clf_gemm_args *g, cl_mem bias, int act) {
-    if (!dev || !g || !g->a || !g->b || !g->c)
-        return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm_dot_bias_act: missing device, arguments or buffer");
-    if (g->trans_a || !g->trans_b || g->k == 0 || (g->batch && g->batch != 1) || act < 0 || act > 2)
-        return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm_dot_bias_act: needs C = A B^T, k > 0, one batch entry, act 0..2");
-    clf_gemm_shape s = {.g = *g, .batch = 1, .lda = g->lda ? g->lda : g->k, .ldb = g->ldb ? g->ldb : g->k,
-                        .ldc = g->ldc ? g->ldc : g->n};
-    if (!clf_gemm_own_fits(&s)) return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm_dot_bias_act: sizes past int range");
-    return gemm_dot(dev, &s, bias, act);
-}
-
-clf_status clf_gemm_own(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v) {
+clf_status clf_gemm_own(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v, const clf_gemm_epilogue *e) {
     const clf_gemm_args *g = &s->g;
     if (v == CLF_GEMM_OWN_DOT) {
-        if (!g->trans_a && g->trans_b) return gemm_dot(dev, s, NULL, 0);
+        if (!g->trans_a && g->trans_b) return gemm_dot(dev, s, e);
         v = CLF_GEMM_OWN_INPLACE; /* the other transposes have no rows along k on both sides */
     }
     size_t m = g->m, n = g->n, k = g->k, batch = s->batch;
@@ -149,11 +143,11 @@ clf_status clf_gemm_own(clf_device *dev, const clf_gemm_shape *s, clf_gemm_varia
                  CLF_ARG_INT(a_off), CLF_ARG_INT(rs), CLF_ARG_INT(ks), CLF_ARG_INT(ps), CLF_ARG_INT(stride_a),
                  CLF_ARG_MEM(b), CLF_ARG_INT(b_off), CLF_ARG_INT(js), CLF_ARG_INT(bks), CLF_ARG_INT(bps),
                  CLF_ARG_INT(stride_b), CLF_ARG_INT(m), CLF_ARG_INT(n), CLF_ARG_INT(k), CLF_ARG_INT(kchunk),
-                 CLF_ARG_INT(splits), CLF_ARG_FLOAT(alpha), CLF_ARG_FLOAT(beta));
+                 CLF_ARG_INT(splits), CLF_ARG_FLOAT(alpha), CLF_ARG_FLOAT(beta), EPI_ARGS(splits > 1 ? NULL : e, c));
     if (st != CLF_OK || splits == 1) return st;
     size_t gr[3] = {n, m, batch};
     return CLF_RUN(dev, "gemm", GEMM_OPTIONS, "gemm_reduce_split", 3, gr, lp, CLF_ARG_MEM(g->c),
                    CLF_ARG_INT(g->c_off), CLF_ARG_INT(s->ldc), CLF_ARG_INT(g->stride_c), CLF_ARG_MEM(ws),
                    CLF_ARG_INT(part_off), CLF_ARG_INT(m), CLF_ARG_INT(n), CLF_ARG_INT(splits), CLF_ARG_FLOAT(g->alpha),
-                   CLF_ARG_FLOAT(g->beta));
+                   CLF_ARG_FLOAT(g->beta), EPI_ARGS(e, g->c));
 }

@@ -301,17 +301,6 @@ static bool dot_sure(const clf_device *dev, const clf_gemm_args *g) {
     return dot_applies(g) && g->m <= DOT_SURE_ROWS && !dev->info.is_gpu;
 }
 
-static clf_status read_mode(struct clf_gemm_state *gs, clf_gemm_variant *v, bool *own_only);
-
-bool clf_gemm_prefers_dot(clf_device *dev, const clf_gemm_args *g) {
-    struct clf_gemm_state *gs;
-    clf_gemm_variant mode;
-    bool own_only;
-    if (!dot_sure(dev, g) || (g->batch && g->batch != 1)) return false;
-    /* a forced variant (tests, CLFORMER_GEMM) runs as forced; an unreadable mode is left to clf_gemm */
-    if (clf_gemm_state_get(dev, &gs) != CLF_OK || read_mode(gs, &mode, &own_only) != CLF_OK) return false;
-    return mode == CLF_GEMM_AUTO || mode == CLF_GEMM_OWN_DOT;
-}
 
 static clf_status measure(clf_device *dev, struct clf_gemm_state *gs, const clf_gemm_shape *s, choice *out) {
     const clf_gemm_args *g = &s->g;

@@ -330,45 +330,65 @@ START_TEST(few_rows_take_dot_products) {
 }
 END_TEST
 
-/* The decoding step's linear layer in one launch: act(x W^T + b) for few rows, every activation,
- * with and without a bias, against the float64 linear layer; unwritten elements stay NaN and fail. */
-START_TEST(dot_with_bias_and_activation) {
-    const int shapes[][3] = {{1, 1, 1}, {1, 13, 7}, {7, 33, 257}, {16, 300, 256}, {32, 17, 33}};
+/* The epilogue (bias, pre, activation) fused into the kernel that writes C, in every own variant and
+ * in the measured choice, against the float64 linear layer: y = act(x W^T + b) and pre = x W^T + b.
+ * CLBlast does not fuse: it must say so and leave the plain product. Unwritten elements stay NaN. */
+START_TEST(epilogue_fused) {
+    force(VARIANTS[_i].v, VARIANTS[_i].parts);
+    const int shapes[][3] = {{1, 1, 1}, {1, 13, 7}, {7, 33, 257}, {16, 300, 256}, {33, 65, 40}, {70, 32, 9}};
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
         for (int act = 0; act < 3; act++)
             for (int with_bias = 0; with_bias < 2; with_bias++) {
                 int n = shapes[i][0], out = shapes[i][1], in = shapes[i][2];
+                size_t no = (size_t)n * out;
                 double *rx, *rw, *rb;
                 float *x = harness_random((size_t)n * in, -1, 1, &rx), *w = harness_random((size_t)out * in, -1, 1, &rw);
                 float *b = harness_random((size_t)out, -1, 1, &rb);
                 cl_mem dx = harness_upload(x, (size_t)n * in), dw = harness_upload(w, (size_t)out * in);
-                cl_mem db = harness_upload(b, (size_t)out), dy = harness_poisoned((size_t)n * out);
+                cl_mem db = harness_upload(b, (size_t)out), dy = harness_poisoned(no), dpre = harness_poisoned(no);
                 clf_gemm_args g = {.trans_b = true, .m = (size_t)n, .n = (size_t)out, .k = (size_t)in, .alpha = 1,
                                    .a = dx, .b = dw, .c = dy};
-                CLF_CK(clf_gemm_dot_bias_act(harness_device(), &g, with_bias ? db : NULL, act));
-                double *ry = malloc((size_t)n * out * sizeof *ry);
+                clf_gemm_epilogue e = {.bias = with_bias ? db : NULL, .pre = dpre, .act = act};
+                bool fused;
+                CLF_CK(clf_gemm_epi(harness_device(), &g, &e, &fused));
+                double *ry = malloc(no * sizeof *ry), *rpre = malloc(no * sizeof *rpre);
                 ck_assert_ptr_nonnull(ry);
-                ref_linear_fwd(ry, NULL, rx, rw, with_bias ? rb : NULL, n, in, out, (clf_activation)act);
-                /* |act(p') - act(p)| <= 1.13 |p' - p| (GELU's steepest slope), p's error as a dot product's
-                 * (with the bias one more term), and a few roundings of the activation itself */
+                ck_assert_ptr_nonnull(rpre);
+                ref_linear_fwd(ry, rpre, rx, rw, with_bias ? rb : NULL, n, in, out, (clf_activation)act);
+                if (!fused) { /* the plain product, and pre untouched */
+                    ck_assert_int_eq(VARIANTS[_i].v, CLF_GEMM_CLBLAST);
+                    ref_linear_fwd(ry, NULL, rx, rw, NULL, n, in, out, CLF_ACT_NONE);
+                    for (size_t el = 0; el < no; el++) rpre[el] = NAN;
+                }
+                /* pre as a dot product's error (the bias one more term); y within GELU's steepest slope
+                 * (1.13) of that, and a few roundings of the activation itself */
                 double *ax = abs_copy(rx, (size_t)n * in), *aw = abs_copy(rw, (size_t)out * in);
-                double *bound = malloc((size_t)n * out * sizeof *bound);
+                double *bound = malloc(no * sizeof *bound), *ybound = malloc(no * sizeof *ybound);
                 ck_assert_ptr_nonnull(bound);
+                ck_assert_ptr_nonnull(ybound);
                 for (int r = 0; r < n; r++)
-                    for (int j = 0; j < out; j++) bound[r * out + j] = with_bias ? fabs(rb[j]) : 0.0;
+                    for (int j = 0; j < out; j++) bound[r * out + j] = with_bias && fused ? fabs(rb[j]) : 0.0;
                 ref_gemm(false, true, (size_t)n, (size_t)out, (size_t)in, 1.0, ax, (size_t)in, aw, (size_t)in, 1.0,
                          bound, (size_t)out);
                 double gamma = (double)(in + 2) * UNIT_ROUNDOFF / (1 - (double)(in + 2) * UNIT_ROUNDOFF);
-                for (size_t e = 0; e < (size_t)n * out; e++) bound[e] = 1.13 * gamma * bound[e] + 16 * UNIT_ROUNDOFF * fabs(ry[e]);
-                float *got = harness_download(dy, (size_t)n * out);
-                char what[96];
-                snprintf(what, sizeof what, "dot n=%d in=%d out=%d act=%d bias=%d", n, in, out, act, with_bias);
-                harness_expect_bounded(what, got, ry, bound, (size_t)n * out);
+                for (size_t el = 0; el < no; el++) {
+                    bound[el] *= gamma;
+                    ybound[el] = 1.13 * bound[el] + 16 * UNIT_ROUNDOFF * fabs(ry[el]);
+                }
+                char what[128];
+                snprintf(what, sizeof what, "%s epilogue n=%d in=%d out=%d act=%d bias=%d",
+                         clf_gemm_variant_name(VARIANTS[_i].v), n, in, out, act, with_bias);
+                float *got = harness_download(dy, no), *got_pre = harness_download(dpre, no);
+                harness_expect_bounded(what, got, ry, ybound, no);
+                harness_expect_bounded(what, got_pre, rpre, bound, no);
                 free(got);
+                free(got_pre);
                 free(ry);
+                free(rpre);
                 free(ax);
                 free(aw);
                 free(bound);
+                free(ybound);
                 free(x);
                 free(w);
                 free(b);
@@ -379,9 +399,11 @@ START_TEST(dot_with_bias_and_activation) {
                 harness_release(dw);
                 harness_release(db);
                 harness_release(dy);
+                harness_release(dpre);
             }
-    clf_gemm_args bad = {.trans_a = true, .trans_b = true, .m = 1, .n = 1, .k = 1};
-    ck_assert_int_eq(clf_gemm_dot_bias_act(harness_device(), &bad, NULL, 0), CLF_ERR_INVALID_ARG);
+    clf_gemm_args bad = {.trans_b = true, .m = 1, .n = 1, .k = 1};
+    clf_gemm_epilogue e = {.act = 7};
+    ck_assert_int_eq(clf_gemm_epi(harness_device(), &bad, &e, NULL), CLF_ERR_INVALID_ARG);
 }
 END_TEST
 
@@ -399,7 +421,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, measured_choice_is_cached);
     tcase_add_test(tc, env_selects_path);
     tcase_add_test(tc, few_rows_take_dot_products);
-    tcase_add_test(tc, dot_with_bias_and_activation);
+    tcase_add_loop_test(tc, epilogue_fused, 0, N_VARIANTS);
     suite_add_tcase(s, tc);
     return s;
 }

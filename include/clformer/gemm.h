@@ -21,12 +21,18 @@ typedef struct clf_gemm_args {
 
 clf_status clf_gemm(clf_device *dev, const clf_gemm_args *g);
 
-/* C = act(A B^T + bias) (act: clf_activation's value; bias [n] or NULL; alpha and beta as given) in
- * one launch of the dot-product kernel, the linear layer of a decoding step. Fast only for few rows
- * of C on CPU-like devices: clf_gemm_prefers_dot says when. Buffers are not range-checked here. */
-clf_status clf_gemm_dot_bias_act(clf_device *dev, const clf_gemm_args *g, cl_mem bias, int act);
-/* Whether the dot-product kernel is the device's choice for this product (few rows, C = A B^T). */
-bool clf_gemm_prefers_dot(clf_device *dev, const clf_gemm_args *g);
+/* What the kernel writing C may do to each value v = alpha op(A) op(B) + beta C on the way out: add
+ * bias[j] (bias [n], or NULL), keep v in pre (laid out as C: same offset, ldc and stride; or NULL),
+ * and store act(v) in C (act: clf_activation's value, 0 none). A linear layer's epilogue. */
+typedef struct clf_gemm_epilogue {
+    cl_mem bias, pre;
+    int act;
+} clf_gemm_epilogue;
+
+/* clf_gemm with the epilogue fused into the product when one of clformer's own kernels runs it
+ * (*fused = true). When CLBlast runs it, C holds the plain product and *fused = false: the caller
+ * applies the epilogue itself. */
+clf_status clf_gemm_epi(clf_device *dev, const clf_gemm_args *g, const clf_gemm_epilogue *e, bool *fused);
 
 /* Bytes of the device-owned buffer the GEMM kernels pack operands into (grown to the largest need). */
 size_t clf_gemm_workspace_bytes(const clf_device *dev);
