@@ -106,7 +106,27 @@ static clf_status check_operand(cl_mem buf, const char *name, const clf_gemm_sha
     return CLF_OK;
 }
 
+/* The arguments with their defaults filled in. */
+static clf_gemm_shape resolve(const clf_gemm_args *g) {
+    clf_gemm_shape s = {.g = *g, .batch = g->batch ? g->batch : 1};
+    s.lda = g->lda ? g->lda : (g->trans_a ? g->m : g->k);
+    s.ldb = g->ldb ? g->ldb : (g->trans_b ? g->k : g->n);
+    s.ldc = g->ldc ? g->ldc : g->n;
+    return s;
+}
+
 clf_status clf_gemm(clf_device *dev, const clf_gemm_args *g) { return clf_gemm_epi(dev, g, NULL, NULL); }
+
+clf_status clf_gemm_fuses_epilogue(clf_device *dev, const clf_gemm_args *g, bool *fuses) {
+    *fuses = false;
+    if (!dev || !g || g->m == 0 || g->n == 0 || g->k == 0) return CLF_OK;
+    clf_gemm_shape s = resolve(g);
+    clf_gemm_variant v;
+    clf_status st = clf_gemm_choose(dev, &s, &v);
+    if (st != CLF_OK) return st;
+    *fuses = v != CLF_GEMM_CLBLAST && clf_gemm_own_fits(&s);
+    return CLF_OK;
+}
 
 clf_status clf_gemm_epi(clf_device *dev, const clf_gemm_args *g, const clf_gemm_epilogue *e, bool *fused) {
     if (fused) *fused = false;
@@ -115,10 +135,7 @@ clf_status clf_gemm_epi(clf_device *dev, const clf_gemm_args *g, const clf_gemm_
     if (!g->a || !g->b || !g->c)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "gemm with a null buffer (%s)", !g->a ? "a" : !g->b ? "b" : "c");
     if (g->m == 0 || g->n == 0) return CLF_OK;
-    clf_gemm_shape s = {.g = *g, .batch = g->batch ? g->batch : 1};
-    s.lda = g->lda ? g->lda : (g->trans_a ? g->m : g->k);
-    s.ldb = g->ldb ? g->ldb : (g->trans_b ? g->k : g->n);
-    s.ldc = g->ldc ? g->ldc : g->n;
+    clf_gemm_shape s = resolve(g);
     size_t ra = g->trans_a ? g->k : g->m, ca = g->trans_a ? g->m : g->k;
     size_t rb = g->trans_b ? g->n : g->k, cb = g->trans_b ? g->k : g->n;
     clf_status st = check_operand(g->c, "c", &s, g->c_off, g->stride_c, g->m, g->n, s.ldc);

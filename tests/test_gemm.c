@@ -349,8 +349,10 @@ START_TEST(epilogue_fused) {
                 clf_gemm_args g = {.trans_b = true, .m = (size_t)n, .n = (size_t)out, .k = (size_t)in, .alpha = 1,
                                    .a = dx, .b = dw, .c = dy};
                 clf_gemm_epilogue e = {.bias = with_bias ? db : NULL, .pre = dpre, .act = act};
-                bool fused;
+                bool fused, will_fuse;
+                CLF_CK(clf_gemm_fuses_epilogue(harness_device(), &g, &will_fuse));
                 CLF_CK(clf_gemm_epi(harness_device(), &g, &e, &fused));
+                ck_assert_int_eq(fused, will_fuse);
                 double *ry = malloc(no * sizeof *ry), *rpre = malloc(no * sizeof *rpre);
                 ck_assert_ptr_nonnull(ry);
                 ck_assert_ptr_nonnull(rpre);

@@ -33,6 +33,8 @@ typedef struct clf_gemm_epilogue {
  * (*fused = true). When CLBlast runs it, C holds the plain product and *fused = false: the caller
  * applies the epilogue itself. */
 clf_status clf_gemm_epi(clf_device *dev, const clf_gemm_args *g, const clf_gemm_epilogue *e, bool *fused);
+/* Whether clf_gemm_epi will fuse for this product (choosing its variant now, measuring if it must). */
+clf_status clf_gemm_fuses_epilogue(clf_device *dev, const clf_gemm_args *g, bool *fuses);
 
 /* Bytes of the device-owned buffer the GEMM kernels pack operands into (grown to the largest need). */
 size_t clf_gemm_workspace_bytes(const clf_device *dev);
