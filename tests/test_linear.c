@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clformer/gemm.h"
 #include "harness.h"
 #include "ops/linear.h"
 #include "ref/fd.h"
@@ -263,7 +264,8 @@ START_TEST(runs_are_bit_identical) {
 }
 END_TEST
 
-/* Without activation, bias or pre the forward is the GEMM alone; each extra adds one epilogue. */
+/* Without activation, bias or pre the forward is the GEMM alone; with them, one more launch for the
+ * epilogue, or none where the GEMM's own kernel stores through it. */
 START_TEST(plain_forward_is_one_gemm) {
     clf_device *dev = harness_device();
     int n = 13, in = 7, out = 5;
@@ -275,7 +277,11 @@ START_TEST(plain_forward_is_one_gemm) {
     ck_assert_uint_eq(clf_device_launch_count(dev) - before, 1);
     before = clf_device_launch_count(dev);
     CLF_CK(clf_linear_fwd(dev, y, NULL, x, w, b, n, in, out, CLF_ACT_RELU));
-    ck_assert_uint_eq(clf_device_launch_count(dev) - before, 2);
+    clf_gemm_args g = {.trans_b = true, .m = (size_t)n, .n = (size_t)out, .k = (size_t)in, .a = x, .b = w, .c = y};
+    bool fuses;
+    CLF_CK(clf_gemm_fuses_epilogue(dev, &g, &fuses));
+    ck_assert_uint_eq(clf_device_launch_count(dev) - before, fuses ? 1 : 2);
+    if (clf_device_get_info(dev)->is_cpu) ck_assert(fuses); /* the own kernels run small products there */
     /* dpre with an activation, and two bias-gradient partials per block of up to 32 rows */
     ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_NONE), 2 * (size_t)out);
     ck_assert_uint_eq(clf_linear_workspace_floats(n, out, CLF_ACT_RELU), (size_t)n * out + 2 * (size_t)out);

@@ -6,8 +6,16 @@
 
 #include "clformer/gemm.h"
 #include "clformer/launch.h"
+#include "tune.h"
 
 enum { EPILOGUE_WG = 64, DB_COLS = 32, DB_ROWS_MAX = 8 };
+/* Launch configurations the tuner picks among (tune.h). Forward: the row layout with its usual rows per
+ * item or one, the element layout in groups of 64 x 1 or 64 x 4. Backward: the two layouts. */
+enum { FWD_ROWS, FWD_ROWS_1, FWD_ELEMENTS, FWD_ELEMENTS_X4, FWD_CANDIDATES };
+enum { BWD_ROWS, BWD_ELEMENTS, BWD_CANDIDATES };
+/* Timing runs on the first rows only, about this many floats: the layouts' ranking settles well below.
+ * Outputs under TUNE_MIN_FLOATS are not worth timing (launch costs decide them): the default. */
+enum { TUNE_FLOATS = 1 << 22, TUNE_MIN_FLOATS = 1 << 16 };
 /* Row layout: rows per backward block (fixes the workspace size), floats a forward item takes. */
 enum { LIN_ROWS = 32, LIN_FWD_FLOATS = 4096 };
 
@@ -19,10 +27,6 @@ static int fwd_rows(int out) {
     return rows < 1 ? 1 : rows > 16 ? 16 : rows;
 }
 
-static bool use_rows(clf_device *dev, const clf_linear_cfg *cfg) {
-    if (cfg && cfg->layout != CLF_LINEAR_AUTO) return cfg->layout == CLF_LINEAR_ROWS;
-    return clf_device_get_info(dev)->is_cpu;
-}
 
 /* Row lanes of the backward work-group: DB_ROWS_MAX, halved on devices whose work-groups cannot
  * hold DB_COLS x DB_ROWS_MAX work-items. */
@@ -61,6 +65,68 @@ size_t clf_linear_workspace_floats(int n, int out, clf_activation act) {
     return dpre_floats(n, out, act) + lin_blocks(n) * 2 * (size_t)out;
 }
 
+/* The forward epilogue in configuration `variant`: y = act(prod + b), prod = prod + b. */
+static clf_status fwd_epilogue(clf_device *dev, const char *o, int variant, cl_mem y, cl_mem prod, cl_mem b, int n,
+                               int out, clf_activation act) {
+    if (variant == FWD_ROWS || variant == FWD_ROWS_1) {
+        int rows = variant == FWD_ROWS ? fwd_rows(out) : 1;
+        size_t global = ((size_t)n + rows - 1) / rows, local = 1;
+        return CLF_RUN(dev, "linear", o, "linear_fwd_epilogue_rows", 1, &global, &local, CLF_ARG_MEM(y),
+                       CLF_ARG_MEM(prod), CLF_ARG_MEM(b ? b : prod), CLF_ARG_INT(n), CLF_ARG_INT(out),
+                       CLF_ARG_INT(act), CLF_ARG_INT(b != NULL), CLF_ARG_INT(rows));
+    }
+    size_t global[2] = {(size_t)out, (size_t)n}, local[2] = {EPILOGUE_WG, variant == FWD_ELEMENTS_X4 ? 4 : 1};
+    return CLF_RUN(dev, "linear", o, "linear_fwd_epilogue", 2, global, local, CLF_ARG_MEM(y), CLF_ARG_MEM(prod),
+                   CLF_ARG_MEM(b ? b : prod), CLF_ARG_INT(n), CLF_ARG_INT(out), CLF_ARG_INT(act),
+                   CLF_ARG_INT(b != NULL));
+}
+
+static int tune_rows(int n, int out) {
+    int rows = TUNE_FLOATS / out;
+    return rows < 1 ? 1 : rows < n ? rows : n;
+}
+
+typedef struct fwd_tune {
+    const char *o;
+    cl_mem y, prod, b;
+    int n, out;
+    clf_activation act;
+    bool filled;
+} fwd_tune;
+
+static clf_status fwd_try(clf_device *dev, void *ctx, int variant) {
+    fwd_tune *t = ctx;
+    if (!t->filled) { /* ordinary numbers, not whatever the outputs held (denormals would skew the times) */
+        size_t count = (size_t)t->n * t->out;
+        clf_status st = clf_buffer_fill_float(dev, t->y, 0, count, 0.25f);
+        if (st == CLF_OK && t->prod != t->y) st = clf_buffer_fill_float(dev, t->prod, 0, count, 0.25f);
+        if (st != CLF_OK) return st;
+        t->filled = true;
+    }
+    return fwd_epilogue(dev, t->o, variant, t->y, t->prod, t->b, t->n, t->out, t->act);
+}
+
+/* The configuration: forced by cfg, else tuned. Timed before the product, on the first rows of y and
+ * pre: outputs that the GEMM and the epilogue overwrite whole afterwards. */
+static clf_status fwd_variant(clf_device *dev, const clf_linear_cfg *cfg, const char *o, cl_mem y, cl_mem pre,
+                              cl_mem b, int n, int out, clf_activation act, int *variant) {
+    const clf_device_info *di = clf_device_get_info(dev);
+    if ((cfg && cfg->layout != CLF_LINEAR_AUTO) || (size_t)n * out < TUNE_MIN_FLOATS) {
+        bool rows = cfg && cfg->layout != CLF_LINEAR_AUTO ? cfg->layout == CLF_LINEAR_ROWS : di->is_cpu;
+        *variant = rows ? FWD_ROWS : FWD_ELEMENTS;
+        return CLF_OK;
+    }
+    unsigned valid = 1u << FWD_ROWS | 1u << FWD_ELEMENTS;
+    if (fwd_rows(out) > 1) valid |= 1u << FWD_ROWS_1;
+    if (di->max_work_group >= 4 * EPILOGUE_WG && n >= 4) valid |= 1u << FWD_ELEMENTS_X4;
+    char key[CLF_TUNE_MAX_KEY];
+    snprintf(key, sizeof key, "linear_fwd act=%d bias=%d pre=%d n=%zu out=%zu", (int)act, b != NULL, pre != NULL,
+             clf_tune_bucket((size_t)n), clf_tune_bucket((size_t)out));
+    fwd_tune t = {o, y, pre ? pre : y, b, tune_rows(n, out), out, act, false};
+    clf_tune_request r = {key, "linear", FWD_CANDIDATES, di->is_cpu ? FWD_ROWS : FWD_ELEMENTS, valid, fwd_try, &t};
+    return clf_tune_choose(dev, &r, variant);
+}
+
 clf_status clf_linear_fwd_cfg(clf_device *dev, cl_mem y, cl_mem pre, cl_mem x, cl_mem w, cl_mem b, int n, int in,
                               int out, clf_activation act, const clf_linear_cfg *cfg) {
     clf_status st = check_sizes(dev, n, in, out, act, cfg);
@@ -75,26 +141,34 @@ clf_status clf_linear_fwd_cfg(clf_device *dev, cl_mem y, cl_mem pre, cl_mem x, c
     if (act == CLF_ACT_GELU && !pre)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "linear: pre is NULL but GELU's backward needs it");
 
+    bool epilogue = act != CLF_ACT_NONE || b || pre;
+    if (epilogue && (!cfg || cfg->layout == CLF_LINEAR_AUTO)) { /* in the GEMM's own store when it can */
+        clf_gemm_args g = {.trans_b = true, .m = (size_t)n, .n = (size_t)out, .k = (size_t)in, .alpha = 1.0f,
+                           .beta = 0.0f, .a = x, .b = w, .c = y};
+        bool fuses = false;
+        st = clf_gemm_fuses_epilogue(dev, &g, &fuses);
+        if (st == CLF_OK && fuses) {
+            clf_gemm_epilogue e = {.bias = b, .pre = pre, .act = (int)act};
+            st = clf_gemm_epi(dev, &g, &e, NULL);
+        }
+        if (st != CLF_OK) return clf_error_context(st, "linear_fwd %dx%d->%d", n, in, out);
+        if (fuses) return CLF_OK;
+    }
+    char opts[96];
+    const char *o = program_options(dev, opts, sizeof opts);
+    int variant = 0;
+    if (epilogue) {
+        st = fwd_variant(dev, cfg, o, y, pre, b, n, out, act, &variant);
+        if (st != CLF_OK) return clf_error_context(st, "linear_fwd %dx%d->%d", n, in, out);
+    }
     /* The product lands in pre when it is kept, so the epilogue reads it once and writes both. */
     cl_mem prod = pre ? pre : y;
     clf_gemm_args g = {.trans_b = true, .m = (size_t)n, .n = (size_t)out, .k = (size_t)in, .alpha = 1.0f,
                        .beta = 0.0f, .a = x, .b = w, .c = prod};
     st = clf_gemm(dev, &g);
     if (st != CLF_OK) return clf_error_context(st, "linear_fwd %dx%d->%d", n, in, out);
-    if (act == CLF_ACT_NONE && !b && !pre) return CLF_OK;
-
-    char opts[96];
-    const char *o = program_options(dev, opts, sizeof opts);
-    if (use_rows(dev, cfg)) {
-        size_t global = ((size_t)n + fwd_rows(out) - 1) / fwd_rows(out), local = 1;
-        return CLF_RUN(dev, "linear", o, "linear_fwd_epilogue_rows", 1, &global, &local, CLF_ARG_MEM(y),
-                       CLF_ARG_MEM(prod), CLF_ARG_MEM(b ? b : prod), CLF_ARG_INT(n), CLF_ARG_INT(out),
-                       CLF_ARG_INT(act), CLF_ARG_INT(b != NULL), CLF_ARG_INT(fwd_rows(out)));
-    }
-    size_t global[2] = {(size_t)out, (size_t)n}, local[2] = {EPILOGUE_WG, 1};
-    return CLF_RUN(dev, "linear", o, "linear_fwd_epilogue", 2, global, local, CLF_ARG_MEM(y), CLF_ARG_MEM(prod),
-                   CLF_ARG_MEM(b ? b : prod), CLF_ARG_INT(n), CLF_ARG_INT(out), CLF_ARG_INT(act),
-                   CLF_ARG_INT(b != NULL));
+    if (!epilogue) return CLF_OK;
+    return fwd_epilogue(dev, o, variant, y, prod, b, n, out, act);
 }
 
 clf_status clf_linear_fwd(clf_device *dev, cl_mem y, cl_mem pre, cl_mem x, cl_mem w, cl_mem b, int n, int in,
@@ -118,6 +192,59 @@ static clf_status bwd_dpre_rows(clf_device *dev, const char *o, cl_mem db, cl_me
                    CLF_ARG_INT((int)blocks), CLF_ARG_INT(out));
 }
 
+/* dpre (with an activation) and db += its column sums, in configuration `variant`. */
+static clf_status bwd_dpre(clf_device *dev, const char *o, int variant, cl_mem db, cl_mem dy, cl_mem y, cl_mem pre,
+                           cl_mem workspace, int n, int out, clf_activation act) {
+    if (variant == BWD_ROWS) return bwd_dpre_rows(dev, o, db, dy, y, pre, workspace, n, out, act);
+    size_t rows = (size_t)db_rows(dev);
+    size_t global[2] = {clf_round_up((size_t)out, DB_COLS), rows}, local[2] = {DB_COLS, rows};
+    return CLF_RUN(dev, "linear", o, "linear_bwd_dpre", 2, global, local,
+                   CLF_ARG_MEM(act == CLF_ACT_NONE ? dy : workspace), CLF_ARG_MEM(db ? db : dy), CLF_ARG_MEM(dy),
+                   CLF_ARG_MEM(y ? y : dy), CLF_ARG_MEM(pre ? pre : dy), CLF_ARG_INT(n), CLF_ARG_INT(out),
+                   CLF_ARG_INT(act), CLF_ARG_INT(db != NULL));
+}
+
+typedef struct bwd_tune {
+    const char *o;
+    bool want_db;
+    cl_mem db; /* scratch [out]: db accumulates, so the caller's is never timed on */
+    cl_mem dy, y, pre, workspace;
+    int n, out;
+    clf_activation act;
+} bwd_tune;
+
+static clf_status bwd_try(clf_device *dev, void *ctx, int variant) {
+    bwd_tune *t = ctx;
+    if (t->want_db && !t->db) {
+        clf_status st = clf_buffer_alloc(dev, (size_t)t->out * sizeof(float), "linear tuning db", &t->db);
+        if (st == CLF_OK) st = clf_buffer_fill_float(dev, t->db, 0, (size_t)t->out, 0.0f);
+        if (st != CLF_OK) return st;
+    }
+    return bwd_dpre(dev, t->o, variant, t->db, t->dy, t->y, t->pre, t->workspace, t->n, t->out, t->act);
+}
+
+/* Forced by cfg, else tuned on the first rows, with the workspace (the op's scratch, rewritten by the
+ * real call) and a scratch db. */
+static clf_status bwd_variant(clf_device *dev, const clf_linear_cfg *cfg, const char *o, cl_mem db, cl_mem dy,
+                              cl_mem y, cl_mem pre, cl_mem workspace, int n, int out, clf_activation act,
+                              int *variant) {
+    if ((cfg && cfg->layout != CLF_LINEAR_AUTO) || (size_t)n * out < TUNE_MIN_FLOATS) {
+        bool rows = cfg && cfg->layout != CLF_LINEAR_AUTO ? cfg->layout == CLF_LINEAR_ROWS
+                                                          : clf_device_get_info(dev)->is_cpu;
+        *variant = rows ? BWD_ROWS : BWD_ELEMENTS;
+        return CLF_OK;
+    }
+    char key[CLF_TUNE_MAX_KEY];
+    snprintf(key, sizeof key, "linear_bwd act=%d db=%d n=%zu out=%zu", (int)act, db != NULL,
+             clf_tune_bucket((size_t)n), clf_tune_bucket((size_t)out));
+    bwd_tune t = {o, db != NULL, NULL, dy, y, pre, workspace, tune_rows(n, out), out, act};
+    clf_tune_request r = {key, "linear", BWD_CANDIDATES, clf_device_get_info(dev)->is_cpu ? BWD_ROWS : BWD_ELEMENTS,
+                          0, bwd_try, &t};
+    clf_status st = clf_tune_choose(dev, &r, variant);
+    clf_buffer_release(dev, t.db);
+    return st;
+}
+
 clf_status clf_linear_bwd_cfg(clf_device *dev, cl_mem dx, cl_mem dw, cl_mem db, cl_mem dy, cl_mem x, cl_mem w,
                               cl_mem y, cl_mem pre, cl_mem workspace, int n, int in, int out, clf_activation act,
                               const clf_linear_cfg *cfg) {
@@ -139,16 +266,11 @@ clf_status clf_linear_bwd_cfg(clf_device *dev, cl_mem dx, cl_mem dw, cl_mem db, 
     cl_mem dpre = act == CLF_ACT_NONE ? dy : workspace;
     char opts[96];
     const char *o = program_options(dev, opts, sizeof opts);
-    if ((act != CLF_ACT_NONE || db) && use_rows(dev, cfg)) {
-        st = bwd_dpre_rows(dev, o, db, dy, y, pre, workspace, n, out, act);
-        if (st != CLF_OK) return st;
-    } else if (act != CLF_ACT_NONE || db) {
-        size_t rows = (size_t)db_rows(dev);
-        size_t global[2] = {clf_round_up((size_t)out, DB_COLS), rows}, local[2] = {DB_COLS, rows};
-        st = CLF_RUN(dev, "linear", o, "linear_bwd_dpre", 2, global, local, CLF_ARG_MEM(dpre),
-                     CLF_ARG_MEM(db ? db : dy), CLF_ARG_MEM(dy), CLF_ARG_MEM(y ? y : dy), CLF_ARG_MEM(pre ? pre : dy),
-                     CLF_ARG_INT(n), CLF_ARG_INT(out), CLF_ARG_INT(act), CLF_ARG_INT(db != NULL));
-        if (st != CLF_OK) return st;
+    if (act != CLF_ACT_NONE || db) {
+        int variant = 0;
+        st = bwd_variant(dev, cfg, o, db, dy, y, pre, workspace, n, out, act, &variant);
+        if (st == CLF_OK) st = bwd_dpre(dev, o, variant, db, dy, y, pre, workspace, n, out, act);
+        if (st != CLF_OK) return clf_error_context(st, "linear_bwd %dx%d->%d", n, in, out);
     }
     if (dx) { /* dx [n, in] += dpre [n, out] W [out, in] */
         clf_gemm_args g = {.m = (size_t)n, .n = (size_t)in, .k = (size_t)out, .alpha = 1.0f, .beta = 1.0f,

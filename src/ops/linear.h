@@ -9,8 +9,9 @@
 
 typedef enum clf_activation { CLF_ACT_NONE = 0, CLF_ACT_RELU, CLF_ACT_GELU } clf_activation;
 
-/* Layout of the elementwise kernels: AUTO picks ROWS on CPU devices and ELEMENTS elsewhere; tests force
- * either to check both on one device. Results agree to rounding, and each is bit-identical run to run. */
+/* Layout of the elementwise kernels: AUTO measures the configurations once per device and shape bucket
+ * and caches the winner (src/tune.h; CLFORMER_TUNE=off: ROWS on CPU devices, ELEMENTS elsewhere); tests
+ * force either to check both on one device. Results agree to rounding, and each is bit-identical run to run. */
 typedef enum clf_linear_layout { CLF_LINEAR_AUTO = 0, CLF_LINEAR_ELEMENTS, CLF_LINEAR_ROWS } clf_linear_layout;
 typedef struct clf_linear_cfg {
     clf_linear_layout layout;
