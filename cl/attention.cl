@@ -408,6 +408,43 @@ attention_fwd_cpu(__global float *o, __global float *lse, __global const float *
     }
 }
 
+/* As attention_fwd, one query row per work-item, vectors along the head, keys one at a time: for
+ * few query rows (a decoding step), where tiles of 16 rows would mostly idle. Global (b * H rounded
+ * up to the group size, tq); no local memory, so any group size. */
+#define NC ((DH + 15) / 16) /* float16 chunks of a head row */
+__kernel void attention_fwd_row_cpu(__global float *o, __global float *lse, __global const float *q,
+                                    __global const float *k, __global const float *v, __global const int *kmask,
+                                    int heads, int tq, int tk, int causal, float scale, int nbh, DROP_PARAMS) {
+    const int bh = get_global_id(0), i = get_global_id(1);
+    if (bh >= nbh || i >= tq) return;
+    const int b = bh / heads, h = bh - b * heads, d = heads * DH;
+    __global const float *qr = q + ((size_t)b * tq + i) * d + h * DH;
+    __global const float *kb = k + (size_t)b * tk * d + h * DH, *vb = v + (size_t)b * tk * d + h * DH;
+    __global const int *mb = kmask ? kmask + (size_t)b * tk : 0;
+    float16 qv[NC], acc[NC];
+    for (int c = 0; c < NC; c++) {
+        qv[c] = clf_load16(qr, c, DH);
+        acc[c] = (float16)(0.0f);
+    }
+    const uint e0 = ((uint)bh * (uint)tq + (uint)i) * (uint)tk; /* dropout's element of key 0 */
+    float m = -INFINITY, l = 0.0f;
+    const int kend = causal ? min(tk, i + 1) : tk;
+    for (int j = 0; j < kend; j++) {
+        if (!key_on(mb, j, tk)) continue;
+        float16 sv = (float16)(0.0f);
+        for (int c = 0; c < NC; c++) sv = fma(qv[c], clf_load16(kb + (size_t)j * d, c, DH), sv);
+        const float s = clf_hsum16(sv) * scale, mn = fmax(m, s);
+        const float corr = clf_exp_neg1(m - mn), p = clf_exp_neg1(s - mn); /* both <= 0 */
+        l = l * corr + p;
+        const float w = p * DROP_FACTOR(e0 + (uint)j);
+        for (int c = 0; c < NC; c++) acc[c] = fma((float16)(w), clf_load16(vb + (size_t)j * d, c, DH), acc[c] * corr);
+        m = mn;
+    }
+    __global float *orow = o + ((size_t)b * tq + i) * d + h * DH;
+    for (int c = 0; c < DH; c++) orow[c] = l > 0.0f ? ((const float *)acc)[c] / l : 0.0f;
+    lse[(size_t)bh * tq + i] = l > 0.0f ? m + log(l) : -INFINITY;
+}
+
 /* As attention_bwd_dq, tiles of 16 query rows. Global (ceil(tq / 16), b * H), work-groups of 1. */
 __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 attention_bwd_dq_cpu(__global float *dq, __global const float *dout, __global const float *q,

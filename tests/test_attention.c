@@ -31,8 +31,8 @@ typedef struct problem {
 } problem;
 
 /* The three ways to compute attention. */
-enum path { PATH_MATMUL, PATH_TILES, PATH_GROUPS };
-static const char *const path_names[] = {"materialized", "fused tiles", "fused groups"};
+enum path { PATH_MATMUL, PATH_TILES, PATH_GROUPS, PATH_ROWS, N_PATHS };
+static const char *const path_names[] = {"materialized", "fused tiles", "fused groups", "fused rows"};
 
 /* What one path produced: forward outputs and the backward contributions (result minus prefill). */
 typedef struct result {
@@ -114,7 +114,9 @@ static float *contribution(const float *got, const float *prefill, size_t n) {
 /* Run one path forward and backward: outputs poisoned with NaN, gradients pre-filled with random values. */
 static void run_path(const problem *pb, enum path path, result *r) {
     const int fused = path != PATH_MATMUL;
-    const clf_attention_kernels kern = path == PATH_TILES ? CLF_ATTENTION_TILES : CLF_ATTENTION_GROUPS;
+    const clf_attention_kernels kern = path == PATH_TILES    ? CLF_ATTENTION_TILES
+                                       : path == PATH_ROWS ? CLF_ATTENTION_ROWS
+                                                           : CLF_ATTENTION_GROUPS;
     clf_device *dev = harness_device();
     const clf_attention_shape *s = &pb->s;
     cl_mem q = harness_upload(pb->q, pb->nq), k = harness_upload(pb->k, pb->nk), v = harness_upload(pb->v, pb->nk);
@@ -208,8 +210,8 @@ static void expect_empty_row(const problem *pb, const result *r, int fused) {
 
 /* Every path against the reference, the fused ones against the materialized one. */
 static void check_problem(problem *pb) {
-    result r[3];
-    for (int p = 0; p < 3; p++) {
+    result r[N_PATHS];
+    for (int p = 0; p < N_PATHS; p++) {
         run_path(pb, (enum path)p, &r[p]);
         expect_vs_ref(pb, path_names[p], &r[p], p != PATH_MATMUL);
         expect_finite(pb, "o", r[p].o, pb->nq);
@@ -219,13 +221,13 @@ static void check_problem(problem *pb) {
         if (pb->mask == MASK_PAD_EMPTY) expect_empty_row(pb, &r[p], p != PATH_MATMUL);
     }
     expect_finite(pb, "p", r[PATH_MATMUL].saved, pb->np);
-    for (int p = PATH_TILES; p <= PATH_GROUPS; p++) {
+    for (int p = PATH_TILES; p < N_PATHS; p++) {
         expect_same(pb, path_names[p], "o", r[p].o, r[PATH_MATMUL].o, pb->nq);
         expect_same(pb, path_names[p], "dq", r[p].dq_c, r[PATH_MATMUL].dq_c, pb->nq);
         expect_same(pb, path_names[p], "dk", r[p].dk_c, r[PATH_MATMUL].dk_c, pb->nk);
         expect_same(pb, path_names[p], "dv", r[p].dv_c, r[PATH_MATMUL].dv_c, pb->nk);
     }
-    for (int p = 0; p < 3; p++) result_free(&r[p]);
+    for (int p = 0; p < N_PATHS; p++) result_free(&r[p]);
 }
 
 /* Head sizes 1, 33, 128 (8, 64 and 16 below): each is a kernel build, so few, but odd ones. */
@@ -282,7 +284,7 @@ END_TEST
 START_TEST(deterministic) {
     problem pb;
     problem_make(&pb, 2, 2, 45, 45, 16, 1, MASK_PAD, 0.1f);
-    for (int path = 0; path < 3; path++) {
+    for (int path = 0; path < N_PATHS; path++) {
         const int fused = path != PATH_MATMUL;
         result a, b;
         run_path(&pb, (enum path)path, &a);

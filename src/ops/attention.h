@@ -16,9 +16,11 @@
 
 /* Kernel family of the fused path: chosen per device unless forced (tests run both on any device). */
 typedef enum clf_attention_kernels {
-    CLF_ATTENTION_AUTO = 0, /* register tiles on CPU devices, work-groups elsewhere */
+    CLF_ATTENTION_AUTO = 0, /* measured per device and shape (tune.h); untuned: tiles on CPUs, groups elsewhere */
     CLF_ATTENTION_TILES,    /* a tile of rows or keys per work-item in float16 registers (CPUs) */
-    CLF_ATTENTION_GROUPS    /* a row per work-item, tiles staged in local memory (GPUs) */
+    CLF_ATTENTION_GROUPS,   /* a row per work-item, tiles staged in local memory (GPUs) */
+    CLF_ATTENTION_ROWS      /* forward: a query row per work-item in registers, for few query rows (a
+                               decoding step on CPUs); the backward runs as TILES */
 } clf_attention_kernels;
 
 typedef struct clf_attention_shape {
