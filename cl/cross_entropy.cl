@@ -16,12 +16,31 @@
 #define CE_CAT(a, b) CE_CAT_(a, b)
 #define floatv CE_CAT(float, VW)
 #define intv CE_CAT(int, VW)
-#define vloadv CE_CAT(vload, VW)
-#define vstorev CE_CAT(vstore, VW)
 
 /* exp for x <= 0 at the walk's width (cl/common.cl): the library exp of PoCL was this kernel's limit. */
 #define ce_exp CE_CAT(clf_exp_neg, VW)
 #define ce_exp1 clf_exp_neg1
+
+/* Vector j of a row at any float alignment. On CPUs (one item per row) through a typedef that lowers
+ * the alignment: one unaligned 512-bit move, where PoCL's vstore16 is four 128-bit stores. GPUs keep
+ * the portable vloadN/vstoreN. */
+#if WG == 1
+typedef floatv ce_floatv_u __attribute__((aligned(4)));
+#define CE_LD(p, j) (*(__global const ce_floatv_u *)((p) + (size_t)(j) * VW))
+#define CE_ST(p, j, val) (*(__global ce_floatv_u *)((p) + (size_t)(j) * VW) = (val))
+#else
+#define CE_LD(p, j) CE_CAT(vload, VW)((j), (p))
+#define CE_ST(p, j, val) CE_CAT(vstore, VW)((val), (j), (p))
+#endif
+
+/* Lane numbers 0 .. VW-1. */
+#if VW == 16
+#define CE_LANES ((intv)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#elif VW == 8
+#define CE_LANES ((intv)(0, 1, 2, 3, 4, 5, 6, 7))
+#else
+#define CE_LANES ((intv)(0, 1, 2, 3))
+#endif
 
 /* Horizontal max and sum of a vector, in halves (a tree), so no lane's rounding is favoured. */
 #if VW == 16
@@ -33,6 +52,9 @@
 #define CE_TO4(v, op) (v)
 #endif
 #define CE_ADD(a, b) ((a) + (b))
+/* max that ignores NaN in its first argument only: one vmaxps, where fmax's NaN rule costs a mask
+ * chain per vector. A NaN logit still reaches the loss and gradients through the sums. */
+#define CE_MAX(a, b) ((a) > (b) ? (a) : (b))
 
 inline float ce_hmax(floatv v) {
     float4 a = CE_TO4(v, fmax);
@@ -44,6 +66,36 @@ inline float ce_hsum(floatv v) {
     float4 a = CE_TO4(v, CE_ADD);
     float2 b = a.lo + a.hi;
     return b.x + b.y;
+}
+
+/* log(s) for the row sum s, which lies in [1, v]: Cephes' logf (the mantissa's log by a degree-8
+ * polynomial around 1, the exponent times ln2 in two parts), within about 1 ulp. PoCL's library log
+ * cost a quarter of the kernel's time at 259 columns. Anything outside [1, 2^126] goes to the library. */
+inline float ce_log(float s) {
+    if (!(s >= 1.0f && s <= 0x1p126f)) return log(s);
+    int bits = as_int(s);
+    float e = (float)((bits >> 23) - 126);
+    float f = as_float((bits & 0x007fffff) | 0x3f000000); /* s = f 2^e, f in [0.5, 1) */
+    if (f < 0.707106781186547524f) {
+        e -= 1.0f;
+        f = f + f - 1.0f;
+    } else {
+        f = f - 1.0f;
+    }
+    float z = f * f;
+    float p = 7.0376836292e-2f;
+    p = fma(p, f, -1.1514610310e-1f);
+    p = fma(p, f, 1.1676998740e-1f);
+    p = fma(p, f, -1.2420140846e-1f);
+    p = fma(p, f, 1.4249322787e-1f);
+    p = fma(p, f, -1.6668057665e-1f);
+    p = fma(p, f, 2.0000714765e-1f);
+    p = fma(p, f, -2.4999993993e-1f);
+    p = fma(p, f, 3.3333331174e-1f);
+    float y = f * z * p;
+    y = fma(e, -2.12194440e-4f, y);
+    y = fma(z, -0.5f, y);
+    return fma(e, 0.693359375f, f + y);
 }
 
 /* The work-group's (max, sum) of v: a tree in local memory, its result handed to every item. */
@@ -63,13 +115,15 @@ inline float2 ce_wg_max_sum(__local float2 *t, float2 v) {
 
 /* A group takes rows g*ROWS .. g*ROWS+ROWS-1; work-item lid takes vectors lid, lid + WG, ... of a row
  * (coalesced on GPUs, one contiguous walk when WG is 1 on CPUs, where PoCL would otherwise turn a
- * group's loop into gathers); the last v % VW elements go to work-item 0. Three walks over a row, the
- * second and third from cache: max and sum of x; s = sum exp(x - m), the exponentials kept in dlogits;
- * dlogits = inv_count (e / s - eps/V - (1-eps)[j==y]), rewritten in place (each item rereads only
- * what it wrote). One exp per element. Everything is expressed against the row max m and log(s), never
- * m + log(s), so large logits keep their precision.
- * loss_r = (1-eps)(lse - x_y) + eps (lse - mean x). A target outside [0, V) that is not pad gives NaN
- * loss and gradients, so the step is skipped. global (WG, ceil(n / ROWS)), local (WG, 1). */
+ * group's loop into gathers). The last v % VW elements: with one item per row (and v >= VW), one more
+ * vector ending at the row's end, its lanes the full vectors already hold left out of the sums; else
+ * work-item 0, one by one. Three walks over a row, the second and third from cache: max and sum of x;
+ * s = sum exp(x - m), the exponentials kept in dlogits (the overlapping vector's in a register);
+ * dlogits = e * (inv_count / s) - inv_count eps/V, rewritten in place (each item rereads only what it
+ * wrote), the target's element recomputed from x. One exp per element, no division.
+ * Everything is expressed against the row max m and log(s), never m + log(s), so large logits keep
+ * their precision. loss_r = (1-eps)(lse - x_y) + eps (lse - mean x). A target outside [0, V) that is
+ * not pad gives NaN loss and gradients, so the step is skipped. global (WG, ceil(n / ROWS)), local (WG, 1). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *dlogits /* [n, v] or unused */,
                            __global const float *logits /* [n, v] */, __global const int *targets /* [n] */,
@@ -77,16 +131,23 @@ void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *
     __local float2 t[WG];
     const int lid = get_local_id(0), r0 = get_group_id(1) * ROWS, r1 = min(r0 + ROWS, n);
     const int nvec = v / VW, tail = VW * nvec;
-    const float off_target = eps / (float)v, on_target = 1.0f - eps;
+    /* the overlapping last vector (one item per row only), and its lanes the full vectors hold */
+    const bool vec_tail = WG == 1 && nvec > 0 && tail < v;
+    const intv dup = CE_LANES < (intv)(tail - (v - VW));
+    const int scalar_from = vec_tail ? v : tail; /* elements item 0 takes one by one */
+    const float off_target = eps / (float)v;
     for (int row = r0; row < r1; row++) { /* uniform over the group: every item meets every barrier */
         const int y = targets[row];
         __global const float *x = logits + (size_t)row * (size_t)v;
         __global float *dx = dlogits + (size_t)row * (size_t)v;
+        __global const float *xt = x + (vec_tail ? v - VW : 0); /* the overlapping vector */
+        __global float *dxt = dx + (vec_tail ? v - VW : 0);
         if (y == pad) {
             if (write_grad) {
-                for (int j = lid; j < nvec; j += WG) vstorev((floatv)(0.0f), j, dx);
+                for (int j = lid; j < nvec; j += WG) CE_ST(dx, j, (floatv)(0.0f));
+                if (vec_tail) CE_ST(dxt, 0, (floatv)(0.0f));
                 if (lid == 0)
-                    for (int j = tail; j < v; j++) dx[j] = 0.0f;
+                    for (int j = scalar_from; j < v; j++) dx[j] = 0.0f;
             }
             if (lid == 0) loss_rows[row] = 0.0f;
             continue;
@@ -94,13 +155,19 @@ void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *
 
         floatv mv = (floatv)(-INFINITY), sxv = (floatv)(0.0f);
         for (int j = lid; j < nvec; j += WG) {
-            floatv a = vloadv(j, x);
-            mv = fmax(mv, a);
+            floatv a = CE_LD(x, j);
+            mv = CE_MAX(a, mv);
             sxv += a;
+        }
+        floatv at = (floatv)(0.0f);
+        if (vec_tail) {
+            at = CE_LD(xt, 0);
+            mv = CE_MAX(at, mv);
+            sxv += select(at, (floatv)(0.0f), dup);
         }
         float m = ce_hmax(mv), sx = ce_hsum(sxv);
         if (lid == 0)
-            for (int j = tail; j < v; j++) {
+            for (int j = scalar_from; j < v; j++) {
                 m = fmax(m, x[j]);
                 sx += x[j];
             }
@@ -108,22 +175,26 @@ void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *
         m = ms.x;
         sx = ms.y;
 
-        floatv sv = (floatv)(0.0f);
+        floatv sv = (floatv)(0.0f), et = (floatv)(0.0f);
         for (int j = lid; j < nvec; j += WG) {
-            floatv e = ce_exp(vloadv(j, x) - m);
+            floatv e = ce_exp(CE_LD(x, j) - m);
             sv += e;
-            if (write_grad) vstorev(e, j, dx);
+            if (write_grad) CE_ST(dx, j, e);
+        }
+        if (vec_tail) {
+            et = ce_exp(at - m);
+            sv += select(et, (floatv)(0.0f), dup);
         }
         float s = ce_hsum(sv);
         if (lid == 0)
-            for (int j = tail; j < v; j++) {
+            for (int j = scalar_from; j < v; j++) {
                 float e = ce_exp1(x[j] - m);
                 s += e;
                 if (write_grad) dx[j] = e;
             }
         s = ce_wg_max_sum(t, (float2)(0.0f, s)).y;
 
-        const float log_s = log(s);
+        const float log_s = ce_log(s);
         const bool valid = y >= 0 && y < v;
         if (lid == 0) {
             float nll = valid ? log_s - (x[y] - m) : NAN; /* -log p[y] */
@@ -132,12 +203,15 @@ void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *
         }
         if (write_grad) {
             const float scale = valid ? inv_count : NAN;
-            for (int j = lid; j < nvec; j += WG) vstorev(scale * (vloadv(j, dx) / s - off_target), j, dx);
+            const float c1 = scale / s, c0 = scale * off_target;
+            for (int j = lid; j < nvec; j += WG) CE_ST(dx, j, fma(CE_LD(dx, j), (floatv)(c1), (floatv)(-c0)));
+            if (vec_tail) CE_ST(dxt, 0, fma(et, (floatv)(c1), (floatv)(-c0))); /* shared lanes: the same bits */
             if (lid == 0)
-                for (int j = tail; j < v; j++) dx[j] = scale * (dx[j] / s - off_target);
-            /* the target's element, by the item that wrote it, from the same exponential */
+                for (int j = scalar_from; j < v; j++) dx[j] = fma(dx[j], c1, -c0);
+            /* the target's element, by the item that wrote it last; recomputed from x and written, not
+             * updated in place, so the value is the same whichever item runs it */
             int owner = valid && y < tail ? (y / VW) % WG : 0;
-            if (valid && lid == owner) dx[y] = scale * (ce_exp1(x[y] - m) / s - off_target - on_target);
+            if (valid && lid == owner) dx[y] = fma(ce_exp1(x[y] - m), c1, -c0) - scale * (1.0f - eps);
         }
     }
 }

@@ -112,6 +112,17 @@ START_TEST(matches_reference_wide_rows) {
 }
 END_TEST
 
+/* Row lengths around the CPU walk's vector width (16): none, one and many elements past the last full
+ * vector, which one more vector ending at the row's end covers, its shared lanes counted once. */
+START_TEST(vector_tails) {
+    const int vs[] = {15, 16, 17, 31, 47, 63};
+    for (int b = 0; b < 6; b++) {
+        check_case(13, vs[b], 0.1f, 0.25, 0, 1);
+        check_case(7, vs[b], 0.0f, 0.0, 0, 0);
+    }
+}
+END_TEST
+
 START_TEST(large_logits_stay_finite) {
     check_case(33, 259, 0.1f, 0.1, 80, 1);
     check_case(7, 32000, 0.0f, 0.0, 80, 1);
@@ -243,6 +254,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, matches_reference);
     tcase_add_test(tc, matches_reference_wide_rows);
+    tcase_add_test(tc, vector_tails);
     tcase_add_test(tc, large_logits_stay_finite);
     tcase_add_test(tc, loss_only_without_dlogits);
     tcase_add_test(tc, all_pad_rows_give_zero);
