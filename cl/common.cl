@@ -131,4 +131,12 @@ __attribute__((always_inline)) inline float16 clf_act16(int act, float16 v) {
     return v;
 }
 
+/* Chunk k (floats 16k .. 16k + 15) of a row of n floats: those at or past n read as 0. */
+__attribute__((always_inline)) inline float16 clf_load16(__global const float *p, int k, int n) {
+    if (16 * k + 16 <= n) return vload16(k, p);
+    float v[16];
+    for (int j = 0; j < 16; j++) v[j] = 16 * k + j < n ? p[16 * k + j] : 0.0f;
+    return vload16(0, v);
+}
+
 #endif

@@ -165,13 +165,6 @@ __kernel void gemm_reduce_split(__global float *c, int c_off, int ldc, int strid
                        has_pre);
 }
 
-/* The first len (< 16) floats at x, zeros after. */
-inline float16 gemm_load_part16(__global const float *x, int len) {
-    float t[16];
-    for (int i = 0; i < 16; i++) t[i] = i < len ? x[i] : 0.0f;
-    return vload16(0, t);
-}
-
 /* C = alpha * A B^T + beta * C where rows of A [m, k] and of B [n, k] both run along k (x W^T, as a
  * linear layer computes it): one work-item per DM x DN block of C as dot products, 16 products at a
  * time in float16 lanes summed across lanes at the end, no packing. For few rows of C (a decoding
@@ -194,14 +187,13 @@ __kernel void gemm_dot(__global float *c, int c_off, int ldc, int stride_c,   /*
     for (int r = 0; r < DM; r++)
 #pragma unroll
         for (int t = 0; t < DN; t++) acc[r][t] = (float16)0.0f;
-    for (int kk = 0; kk < k; kk += 16) {
-        int len = min(16, k - kk); /* the last 16 may be partial: zeros past k */
+    for (int kc = 0; 16 * kc < k; kc++) { /* the last 16 may be partial: zeros past k */
         float16 bv[DN];
 #pragma unroll
-        for (int t = 0; t < DN; t++) bv[t] = len == 16 ? vload16(0, b + bo[t] + kk) : gemm_load_part16(b + bo[t] + kk, len);
+        for (int t = 0; t < DN; t++) bv[t] = clf_load16(b + bo[t], kc, k);
 #pragma unroll
         for (int r = 0; r < DM; r++) {
-            float16 av = len == 16 ? vload16(0, a + ao[r] + kk) : gemm_load_part16(a + ao[r] + kk, len);
+            float16 av = clf_load16(a + ao[r], kc, k);
 #pragma unroll
             for (int t = 0; t < DN; t++) acc[r][t] = GEMM_FMA(av, bv[t], acc[r][t]);
         }

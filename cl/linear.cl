@@ -27,14 +27,6 @@ inline float16 linear_dpre16(int act, float16 d, float16 y, float16 pre) {
     return d;
 }
 
-/* Chunk k (floats 16k .. 16k + 15) of a row of d floats: those at or past d read as 0, never written. */
-inline float16 lin_load(__global const float *p, int k, int d) {
-    if (16 * k + 16 <= d) return vload16(k, p);
-    float v[16];
-    for (int j = 0; j < 16; j++) v[j] = 16 * k + j < d ? p[16 * k + j] : 0.0f;
-    return vload16(0, v);
-}
-
 inline void lin_store(float16 v, __global float *p, int k, int d) {
     if (16 * k + 16 <= d) {
         vstore16(v, k, p);
@@ -69,8 +61,8 @@ linear_fwd_epilogue_rows(__global float *y /* [n, out] */, __global float *pre /
     for (int r = r0; r < r1; r++) {
         __global float *pr = pre + (size_t)r * out, *yr = y + (size_t)r * out;
         for (int k = 0; k < chunks; k++) {
-            float16 v = lin_load(pr, k, out);
-            if (has_bias) v += lin_load(b, k, out);
+            float16 v = clf_load16(pr, k, out);
+            if (has_bias) v += clf_load16(b, k, out);
             lin_store(v, pr, k, out);
             lin_store(clf_act16(act, v), yr, k, out);
         }
@@ -135,7 +127,7 @@ linear_bwd_dpre(__global float *ws /* [n, out] */, __global float *db /* [out] *
     }
 #define LIN_LD_FULL(p) vload16(k, p)
 #define LIN_ST_FULL(v, p) vstore16(v, k, p)
-#define LIN_LD_TAIL(p) lin_load(p, k, out)
+#define LIN_LD_TAIL(p) clf_load16(p, k, out)
 #define LIN_ST_TAIL(v, p) lin_store(v, p, k, out)
 
 /* The same, CPU layout: work-item g takes rows ROWS g .. ROWS g + ROWS - 1, CB chunks of columns at a
@@ -175,10 +167,10 @@ __kernel void linear_bwd_db(__global float *db /* [out] */,
     float16 s = (float16)(0.0f), c = (float16)(0.0f);
     for (int g = 0; g < blocks; g++) {
         __global const float *ps = part + part_off + (size_t)g * 2 * out;
-        CLF_TWO_SUM_STEP(float16, s, c, lin_load(ps, k, out));
-        c += lin_load(ps + out, k, out);
+        CLF_TWO_SUM_STEP(float16, s, c, clf_load16(ps, k, out));
+        c += clf_load16(ps + out, k, out);
     }
-    float16 t = lin_load(db, k, out), e = c;
+    float16 t = clf_load16(db, k, out), e = c;
     CLF_TWO_SUM_STEP(float16, t, e, s);
     lin_store(t + e, db, k, out);
 }
