@@ -203,15 +203,19 @@ void cross_entropy_fwd_bwd(__global float *loss_rows /* [n] */, __global float *
         }
         if (write_grad) {
             const float scale = valid ? inv_count : NAN;
-            const float c1 = scale / s, c0 = scale * off_target;
-            for (int j = lid; j < nvec; j += WG) CE_ST(dx, j, fma(CE_LD(dx, j), (floatv)(c1), (floatv)(-c0)));
-            if (vec_tail) CE_ST(dxt, 0, fma(et, (floatv)(c1), (floatv)(-c0))); /* shared lanes: the same bits */
+            const float c1 = scale / s, c0 = scale * off_target, hit = scale * (1.0f - eps);
+            /* the target's element takes -(1 - eps) scale in the same store as its neighbours (the lane of
+             * y in its vector, in the overlapping tail vector too: shared lanes get the same bits), so no
+             * element is written twice by different work-items */
+            const int ty = valid ? y : -1;
+            for (int j = lid; j < nvec; j += WG)
+                CE_ST(dx, j, fma(CE_LD(dx, j), (floatv)(c1), (floatv)(-c0)) -
+                                 select((floatv)(0.0f), (floatv)(hit), CE_LANES == (intv)(ty - j * VW)));
+            if (vec_tail)
+                CE_ST(dxt, 0, fma(et, (floatv)(c1), (floatv)(-c0)) -
+                                  select((floatv)(0.0f), (floatv)(hit), CE_LANES == (intv)(ty - (v - VW))));
             if (lid == 0)
-                for (int j = scalar_from; j < v; j++) dx[j] = fma(dx[j], c1, -c0);
-            /* the target's element, by the item that wrote it last; recomputed from x and written, not
-             * updated in place, so the value is the same whichever item runs it */
-            int owner = valid && y < tail ? (y / VW) % WG : 0;
-            if (valid && lid == owner) dx[y] = fma(ce_exp1(x[y] - m), c1, -c0) - scale * (1.0f - eps);
+                for (int j = scalar_from; j < v; j++) dx[j] = fma(dx[j], c1, -c0) - (j == ty ? hit : 0.0f);
         }
     }
 }
