@@ -22,8 +22,10 @@ clf_status clf_kv_cache_append(clf_device *dev, cl_mem cache /* [B, T, d] */, cl
     if (st == CLF_OK) st = clf_buffer_check(x, (size_t)B * (size_t)d * 4, "x");
     if (st == CLF_OK) st = clf_buffer_check(pos, 4, "pos");
     if (st != CLF_OK) return clf_error_context(st, "%s", fn);
-    size_t global[2] = {(size_t)d, (size_t)B};
-    return CLF_RUN(dev, "kv_cache", NULL, "kv_cache_append", 2, global, NULL, CLF_ARG_MEM(cache), CLF_ARG_MEM(x),
+    /* a fixed group size: left to PoCL it picks small ones (a group costs microseconds there) and
+     * compiles the kernel again for each size it picks */
+    size_t global[2] = {(size_t)d, (size_t)B}, local[2] = {64, 1};
+    return CLF_RUN(dev, "kv_cache", NULL, "kv_cache_append", 2, global, local, CLF_ARG_MEM(cache), CLF_ARG_MEM(x),
                    CLF_ARG_MEM(pos), CLF_ARG_INT(B), CLF_ARG_INT(T), CLF_ARG_INT(d));
 }
 
@@ -41,7 +43,7 @@ clf_status clf_kv_cache_gather(clf_device *dev, cl_mem out /* [B, T, d] */, cl_m
     if (st == CLF_OK) st = clf_buffer_check(idx, (size_t)B * 4, "idx");
     if (st != CLF_OK) return clf_error_context(st, "%s", fn);
     if (n == 0) return CLF_OK;
-    size_t global[2] = {(size_t)n * (size_t)d, (size_t)B};
-    return CLF_RUN(dev, "kv_cache", NULL, "kv_cache_gather", 2, global, NULL, CLF_ARG_MEM(out), CLF_ARG_MEM(in),
+    size_t global[2] = {(size_t)n * (size_t)d, (size_t)B}, local[2] = {64, 1}; /* fixed: see above */
+    return CLF_RUN(dev, "kv_cache", NULL, "kv_cache_gather", 2, global, local, CLF_ARG_MEM(out), CLF_ARG_MEM(in),
                    CLF_ARG_MEM(idx), CLF_ARG_INT(B), CLF_ARG_INT(T), CLF_ARG_INT(n), CLF_ARG_INT(d));
 }
