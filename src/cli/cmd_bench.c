@@ -12,6 +12,7 @@
 #include "clformer/program.h"
 #include "commands.h"
 #include "options.h"
+#include "tune.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -105,6 +106,10 @@ static void print_train(const char *device, const clf_bench_train_options *o, co
            "command started (clformer cache %s, PoCL cache %s)\n",
            su->open_ms, su->setup_ms, su->first_step_ms, su->total_ms / 1e3, su->clformer_cache ? "on" : "off",
            su->pocl_cache ? "on" : "off");
+    clf_tune_stats ts;
+    clf_tune_stats_get(&ts);
+    printf("kernel tuning: %d shapes measured in %.2f s, %d taken from the cache\n", ts.measured, ts.ms / 1e3,
+           ts.loaded);
     printf("losses:");
     for (int i = 0; i < r->n_losses; i++) printf(" %.4f", r->losses[i]);
     printf("\n");
