@@ -1,13 +1,18 @@
-/* LayerNorm over the last dimension, in chunks of VW floats (float16 on AVX-512 CPUs). WG work-items
- * share a row (WG = 1 on CPUs: one item per row, whose chunk loops are the vectors), taking its chunks
- * in turn; partial sums meet in a tree in local memory (pairwise, so accurate at large d). The
- * backward's groups own ROWS rows each and leave per-group column partials of dgamma and dbeta, held
- * in registers while a group walks down its rows, then summed in group order by a second kernel: no
- * atomics anywhere. */
+/* LayerNorm over the last dimension, in chunks of VW floats (float16 on AVX-512 CPUs), and the same
+ * fused with the residual add before it (sum = x + drop(s), y = LN(sum)). WG work-items share a row
+ * (WG = 1 on CPUs: one item per row, whose chunk loops are the vectors), taking its chunks in turn;
+ * partial sums meet in a tree in local memory (pairwise, so accurate at large d).
+ * Each pass reads a row from memory once: the forward's later looks at it find it in the cache, and
+ * the backward updates a row in the same loop that reads the next one. The backward's groups own
+ * ROWS rows each and leave per-group column partials of dgamma and dbeta, gathered row by row in the
+ * group's own slice of the workspace (which stays in the cache), then summed in group order by a
+ * second kernel: no atomics anywhere. Row counts and the fused kernels' choices are arguments, so one
+ * build serves every shape. */
 #include "common.cl"
 
 /* g - mean(g) must cancel exactly where it should (d = 1 gives dx = 0): a fused g = dy * gamma in one
- * place and a rounded one in the other would not. */
+ * place and a rounded one in the other would not. The residual add must also round as
+ * cl/elementwise.cl rounds it (x + s * m, no contraction). */
 #pragma OPENCL FP_CONTRACT OFF
 
 #ifndef WG
@@ -18,6 +23,9 @@
 #endif
 #ifndef VW
 #define VW 16 /* floats per chunk: 8 or 16 */
+#endif
+#ifndef ALIGNED
+#define ALIGNED 0 /* 1: d % VW == 0 and buffers start on a chunk boundary, so whole chunks are aligned */
 #endif
 #if VW == 16
 #define floatV float16
@@ -32,21 +40,30 @@
 #define VSTORE vstore8
 #define LANES ((int8)(0, 1, 2, 3, 4, 5, 6, 7))
 #endif
-#ifndef FROWS
-#define FROWS 1 /* rows per work-group in the forward, taken in turn (more on CPUs, where a group is dear) */
+
+#define ALWAYS inline __attribute__((always_inline))
+
+/* Whole chunk k of p. Aligned chunks go through a vector pointer, which compiles to one full-width
+ * load or store (vload16 on a float pointer is split into pieces by PoCL's compiler). */
+#if ALIGNED
+#define LD_FULL(p, k) (((__global const floatV *)(p))[k])
+#define ST_FULL(v, p, k) (((__global floatV *)(p))[k] = (v))
+#else
+#define LD_FULL(p, k) VLOAD(k, p)
+#define ST_FULL(v, p, k) VSTORE(v, k, p)
 #endif
 
 /* Chunk k of a row: floats VW k .. VW k + VW - 1; those at or past d read as 0 and are never written. */
-inline floatV ln_load(__global const float *p, int k, int d) {
-    if (VW * k + VW <= d) return VLOAD(k, p);
+ALWAYS floatV ln_load(__global const float *p, int k, int d) {
+    if (VW * k + VW <= d) return LD_FULL(p, k);
     float v[VW];
     for (int j = 0; j < VW; j++) v[j] = VW * k + j < d ? p[VW * k + j] : 0.0f;
     return VLOAD(0, v);
 }
 
-inline void ln_store(floatV v, __global float *p, int k, int d) {
+ALWAYS void ln_store(floatV v, __global float *p, int k, int d) {
     if (VW * k + VW <= d) {
-        VSTORE(v, k, p);
+        ST_FULL(v, p, k);
         return;
     }
     float t[VW];
@@ -54,30 +71,24 @@ inline void ln_store(floatV v, __global float *p, int k, int d) {
     for (int j = 0; VW * k + j < d; j++) p[VW * k + j] = t[j];
 }
 
-/* One compensated step: *s += v, with *c gathering what each addition lost, exactly (Knuth's
- * two-sum: no branch, no magnitude test), so the sum is *s + *c and its error is about one rounding of
- * the result even when the terms cancel. Needs FP_CONTRACT OFF, which this file sets. */
-inline void ln_kahan(floatV *s, floatV *c, floatV v) {
-    floatV t = *s + v, vv = t - *s;
-    *c += (*s - (t - vv)) + (v - vv);
-    *s = t;
-}
+/* One compensated step: *s += v, with *c gathering what each addition lost (common.cl's two-sum). */
+ALWAYS void ln_kahan(floatV *s, floatV *c, floatV v) { CLF_TWO_SUM_STEP(floatV, *s, *c, v); }
 
 /* base + (s + c) with the addition's own error (Knuth's two-sum) kept, rounded once at the end. */
-inline floatV add_compensated(floatV base, floatV s, floatV c) {
+ALWAYS floatV add_compensated(floatV base, floatV s, floatV c) {
     floatV t = base + s, sv = t - base, bv = t - sv;
     floatV err = (base - bv) + (s - sv);
     return t + (err + c);
 }
 
 /* v with its lanes at or past d set to 0. */
-inline floatV ln_valid(floatV v, int k, int d) {
+ALWAYS floatV ln_valid(floatV v, int k, int d) {
     if (VW * k + VW <= d) return v;
     intV col = LANES + VW * k;
     return select((floatV)(0.0f), v, col < d);
 }
 
-inline float ln_hsum(floatV v) {
+ALWAYS float ln_hsum(floatV v) {
 #if VW == 16
     float8 h = v.lo + v.hi;
     float4 a = h.lo + h.hi;
@@ -89,7 +100,7 @@ inline float ln_hsum(floatV v) {
 }
 
 /* The work-group's sum of v, returned to every item. */
-inline float2 ln_wg_sum(__local float2 *s, float2 v) {
+ALWAYS float2 ln_wg_sum(__local float2 *s, float2 v) {
     if (WG == 1) return v;
     int l = get_local_id(0);
     s[l] = v;
@@ -103,18 +114,38 @@ inline float2 ln_wg_sum(__local float2 *s, float2 v) {
     return r;
 }
 
-/* One row. Corrected two-pass statistics: the second pass sums (x - m) as well as its square, which
- * removes the first pass's rounding from both mean and variance. */
-inline void ln_fwd_row(__local float2 *s, __global float *yr, __global float *mean, __global float *rstd,
-                       __global const float *xr, __global const float *gamma, __global const float *beta, int r,
-                       int d, float eps) {
-    int l = get_local_id(0), chunks = (d + VW - 1) / VW;
-    floatV a = (floatV)(0.0f);
-    for (int k = l; k < chunks; k += WG) a += ln_load(xr, k, d);
-    float m0 = ln_wg_sum(s, (float2)(ln_hsum(a), 0.0f)).x / d;
+/* The dropout multipliers of the VW elements from mask index i on, as common.cl's clf_dropout_keep
+ * decides them (word i % 4 of Philox block i / 4, kept when its top 24 bits reach the threshold), so
+ * the mask is the residual kernel's, bit for bit. From a block boundary, one block per 4 elements;
+ * otherwise (d % 4 != 0) element by element through DROP_FACTOR. Only called with dropout on. */
+ALWAYS floatV ln_drop(uint i, DROP_PARAMS) {
+    float f[VW];
+    if ((i & 3u) == 0u) {
+        for (int j = 0; j < VW; j += 4) {
+            uint4 w = philox4x32_10((uint4)((i >> 2) + (uint)(j >> 2), drop_site, drop_step, 0u),
+                                    (uint2)(seed_lo, seed_hi));
+            uint4 top = w >> 8;
+            f[j] = top.x >= drop_threshold ? drop_scale : 0.0f;
+            f[j + 1] = top.y >= drop_threshold ? drop_scale : 0.0f;
+            f[j + 2] = top.z >= drop_threshold ? drop_scale : 0.0f;
+            f[j + 3] = top.w >= drop_threshold ? drop_scale : 0.0f;
+        }
+    } else {
+        for (int j = 0; j < VW; j++) f[j] = DROP_FACTOR(i + (uint)j);
+    }
+    return VLOAD(0, f);
+}
 
+/* One row whose first pass is done: a holds the item's share of sum(x). Corrected two-pass
+ * statistics: the second pass sums (x - m) as well as its square, which removes the first pass's
+ * rounding from both mean and variance; x is in the cache by now. */
+ALWAYS void ln_fwd_finish(__local float2 *s, floatV a, __global float *yr, __global float *mean,
+                          __global float *rstd, __global const float *xr, __global const float *gamma,
+                          __global const float *beta, int r, int d, float eps) {
+    int chunks = (d + VW - 1) / VW;
+    float m0 = ln_wg_sum(s, (float2)(ln_hsum(a), 0.0f)).x / d;
     floatV q1 = (floatV)(0.0f), q2 = (floatV)(0.0f);
-    for (int k = l; k < chunks; k += WG) {
+    for (int k = get_local_id(0); k < chunks; k += WG) {
         floatV t = ln_valid(ln_load(xr, k, d) - m0, k, d);
         q1 += t;
         q2 += t * t;
@@ -123,92 +154,146 @@ inline void ln_fwd_row(__local float2 *s, __global float *yr, __global float *me
     float dm = q.x / d, m = m0 + dm;
     float var = fmax(q.y / d - dm * dm, 0.0f);
     float rs = 1.0f / sqrt(var + eps);
-
-    for (int k = l; k < chunks; k += WG) {
+    for (int k = get_local_id(0); k < chunks; k += WG) {
         floatV xh = (ln_load(xr, k, d) - m) * rs;
         ln_store(ln_load(gamma, k, d) * xh + ln_load(beta, k, d), yr, k, d);
     }
-    if (l == 0) {
+    if (get_local_id(0) == 0) {
         mean[r] = m;
         rstd[r] = rs;
     }
 }
 
-/* Rows FROWS*g .. FROWS*g+FROWS-1 in turn. global (WG, ceil(n / FROWS)), local (WG, 1). */
+/* Rows frows g .. frows g + frows - 1 in turn. global (WG, ceil(n / frows)), local (WG, 1). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void layernorm_fwd(__global float *y /* [n, d] */, __global float *mean /* [n] */, __global float *rstd /* [n] */,
                    __global const float *x /* [n, d] */, __global const float *gamma /* [d] */,
-                   __global const float *beta /* [d] */, int n, int d, float eps) {
+                   __global const float *beta /* [d] */, int n, int d, float eps, int frows) {
     __local float2 s[WG];
-    int r0 = get_group_id(1) * FROWS, r1 = min(r0 + FROWS, n);
-    for (int r = r0; r < r1; r++) /* uniform over the group */
-        ln_fwd_row(s, y + (size_t)r * d, mean, rstd, x + (size_t)r * d, gamma, beta, r, d, eps);
+    int r0 = get_group_id(1) * frows, r1 = min(r0 + frows, n);
+    for (int r = r0; r < r1; r++) { /* uniform over the group */
+        __global const float *xr = x + (size_t)r * d;
+        floatV a = (floatV)(0.0f);
+        for (int k = get_local_id(0); k < (d + VW - 1) / VW; k += WG) a += ln_load(xr, k, d);
+        ln_fwd_finish(s, a, y + (size_t)r * d, mean, rstd, xr, gamma, beta, r, d, eps);
+    }
 }
 
-/* The backward's rows, down chunk k of the columns: dx updated, the column sums gathered in sg/eg
- * and sb/eb. LD(p) / ST(v, p) load and store chunk k of row p; a macro, so that full chunks run with
- * no bounds test in the loop. */
-#define LN_BWD_COLUMN(LD, ST)                                                                           \
-    do {                                                                                                \
-        floatV gk = LD(gamma);                                                                          \
-        for (int i = 0; i < rows; i++) {                                                                \
-            size_t off = (size_t)(r0 + i) * d;                                                          \
-            float4 t = st[i];                                                                           \
-            floatV dyk = LD(dy + off), xh = (LD(x + off) - t.x) * t.y;                                  \
-            ST(LD(dx + off) + t.y * (dyk * gk - t.z - xh * t.w), dx + off);                             \
-            ln_kahan(&sg, &eg, dyk * xh);                                                               \
-            ln_kahan(&sb, &eb, dyk);                                                                    \
-        }                                                                                               \
-    } while (0)
-#define LN_LD_FULL(p) VLOAD(k, p)
-#define LN_ST_FULL(v, p) VSTORE(v, k, p)
-#define LN_LD_TAIL(p) ln_load(p, k, d)
-#define LN_ST_TAIL(v, p) ln_store(v, p, k, d)
+/* sum = x + drop(s) (has_x; else drop(s)), rounded as residual_dropout_fwd rounds it, then
+ * y = LN(sum). The mask index of element (r, c) is r d + c. Same launch as layernorm_fwd; x is not
+ * read without has_x (any buffer may be passed). */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void add_layernorm_fwd(__global float *y /* [n, d] */, __global float *sum /* [n, d] */,
+                       __global float *mean /* [n] */, __global float *rstd /* [n] */,
+                       __global const float *x /* [n, d] */, __global const float *sl /* [n, d] */,
+                       __global const float *gamma /* [d] */, __global const float *beta /* [d] */, int n, int d,
+                       float eps, int frows, int has_x, DROP_PARAMS) {
+    __local float2 s[WG];
+    int r0 = get_group_id(1) * frows, r1 = min(r0 + frows, n);
+    for (int r = r0; r < r1; r++) {
+        size_t off = (size_t)r * d;
+        floatV a = (floatV)(0.0f);
+        /* each item reads back only the chunks it writes here: no barrier */
+        for (int k = get_local_id(0); k < (d + VW - 1) / VW; k += WG) {
+            floatV v = ln_load(sl + off, k, d);
+            if (drop_threshold) v *= ln_drop((uint)off + (uint)(VW * k), DROP_ARGS); /* s * 1 is s */
+            if (has_x) v = ln_load(x + off, k, d) + v;
+            ln_store(v, sum + off, k, d);
+            a += v; /* lanes past d: 0 + 0 * m */
+        }
+        ln_fwd_finish(s, a, y + off, mean, rstd, sum + off, gamma, beta, r, d, eps);
+    }
+}
 
-/* dx += rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma, for the ROWS rows of this
- * group; part[group] = (sum dy * xhat, sum dy) over those rows, per column, with compensations.
- * Two phases: the rows' statistics first (kept in private memory), then the columns, chunk by chunk
- * down the group's rows, so a chunk's compensated sums live in registers rather than in global memory
- * (the rows, a few tens of KiB, are still in cache for the second look). Each item owns its chunks, so
- * no two items touch one element. global (WG, groups), local (WG, 1). Lanes past d load dy = 0, so
- * they add nothing. */
+/* Row r's statistics: mean, rstd, mean(g), mean(g * xhat) with g = dy * gamma, from the sums a1, a2
+ * of g and g * xhat over the item's chunks. */
+ALWAYS float4 ln_bwd_stats(__local float2 *s, floatV a1, floatV a2, float m, float rs, int d) {
+    float2 mg = ln_wg_sum(s, (float2)(ln_hsum(a1), ln_hsum(a2))) / (float)d;
+    return (float4)(m, rs, mg.x, mg.y);
+}
+
+/* The item's share of row r's sums of g and g * xhat at chunk k (gk: gamma there). */
+#define LN_BWD_SUMS(r, k, gk, a1, a2)                                                                   \
+    do {                                                                                                \
+        size_t o_ = (size_t)(r) * d;                                                                    \
+        floatV gy_ = ln_load(dy + o_, k, d) * gk;                                                       \
+        a1 += gy_;                                                                                      \
+        a2 += gy_ * ((ln_load(x + o_, k, d) - mean[r]) * rstd[r]);                                      \
+    } while (0)
+
+/* The backward of the ROWS rows of group g, row by row, in one loop over the chunks per row: row r's
+ * update, t = rstd (g - mean(g) - xhat mean(g * xhat)), with its dy and x found in the cache, and the
+ * sums that give row r + 1's statistics, whose dy and x come from memory alongside r's dx: one trip
+ * per row, two streams in flight. The compensated column sums of dy * xhat and dy are carried from
+ * row to row in the group's partials part[g] = (sums, compensations), which this item alone touches
+ * at its chunks. Then plain: dx += t; fused: t += dsum (has_dsum), dx += t (has_dx), ds += drop(t).
+ * Lanes past d load dy = 0, so they add nothing. */
+ALWAYS void ln_bwd_group(const int fused, __local float2 *s, __global float *dx, __global float *ds, __global float *part,
+                         __global const float *dy, __global const float *dsum, __global const float *x,
+                         __global const float *mean, __global const float *rstd, __global const float *gamma,
+                         int n, int d, int has_dx, int has_dsum, DROP_PARAMS) {
+    int l = get_local_id(0), g = get_group_id(1), chunks = (d + VW - 1) / VW;
+    int r0 = g * ROWS, r1 = min(r0 + ROWS, n);
+    __global float *pg = part + (size_t)g * 4 * d, *pb = pg + d, *cg = pb + d, *cb = cg + d;
+    floatV a1 = (floatV)(0.0f), a2 = (floatV)(0.0f);
+    for (int k = l; k < chunks; k += WG) LN_BWD_SUMS(r0, k, ln_load(gamma, k, d), a1, a2);
+    float4 st = ln_bwd_stats(s, a1, a2, mean[r0], rstd[r0], d);
+    for (int r = r0; r < r1; r++) { /* uniform over the group */
+        size_t off = (size_t)r * d;
+        int next = r + 1 < r1;
+        a1 = a2 = (floatV)(0.0f);
+        for (int k = l; k < chunks; k += WG) {
+            floatV sg, sb, eg, eb, gk = ln_load(gamma, k, d);
+            if (next) LN_BWD_SUMS(r + 1, k, gk, a1, a2);
+            if (r == r0) {
+                sg = sb = eg = eb = (floatV)(0.0f);
+            } else {
+                sg = ln_load(pg, k, d), sb = ln_load(pb, k, d), eg = ln_load(cg, k, d), eb = ln_load(cb, k, d);
+            }
+            floatV dyk = ln_load(dy + off, k, d), xh = (ln_load(x + off, k, d) - st.x) * st.y;
+            floatV t = st.y * (dyk * gk - st.z - xh * st.w);
+            if (!fused) {
+                ln_store(ln_load(dx + off, k, d) + t, dx + off, k, d);
+            } else {
+                if (has_dsum) t += ln_load(dsum + off, k, d);
+                if (has_dx) ln_store(ln_load(dx + off, k, d) + t, dx + off, k, d);
+                if (drop_threshold) t *= ln_drop((uint)off + (uint)(VW * k), DROP_ARGS);
+                ln_store(ln_load(ds + off, k, d) + t, ds + off, k, d);
+            }
+            ln_kahan(&sg, &eg, dyk * xh);
+            ln_kahan(&sb, &eb, dyk);
+            ln_store(sg, pg, k, d);
+            ln_store(sb, pb, k, d);
+            ln_store(eg, cg, k, d);
+            ln_store(eb, cb, k, d);
+        }
+        if (next) st = ln_bwd_stats(s, a1, a2, mean[r + 1], rstd[r + 1], d);
+    }
+}
+
+/* dx += rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma; part[group] = per-column
+ * (sum dy * xhat, sum dy) over the group's rows, with compensations. global (WG, groups), local (WG, 1). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void layernorm_bwd_dx(__global float *dx /* [n, d] */, __global float *part /* [groups, 4, d] */,
                       __global const float *dy /* [n, d] */, __global const float *x /* [n, d] */,
                       __global const float *mean /* [n] */, __global const float *rstd /* [n] */,
                       __global const float *gamma /* [d] */, int n, int d) {
     __local float2 s[WG];
-    int l = get_local_id(0), g = get_group_id(1), chunks = (d + VW - 1) / VW;
-    int r0 = g * ROWS, rows = min(ROWS, n - r0);
-    float4 st[ROWS]; /* per row: mean, rstd, mean(g), mean(g * xhat) */
-    for (int i = 0; i < rows; i++) { /* uniform over the group */
-        int r = r0 + i;
-        __global const float *xr = x + (size_t)r * d, *dyr = dy + (size_t)r * d;
-        float m = mean[r], rs = rstd[r];
-        floatV a1 = (floatV)(0.0f), a2 = (floatV)(0.0f);
-        for (int k = l; k < chunks; k += WG) {
-            floatV xh = (ln_load(xr, k, d) - m) * rs, gy = ln_load(dyr, k, d) * ln_load(gamma, k, d);
-            a1 += gy;
-            a2 += gy * xh;
-        }
-        float2 mg = ln_wg_sum(s, (float2)(ln_hsum(a1), ln_hsum(a2))) / (float)d;
-        st[i] = (float4)(m, rs, mg.x, mg.y);
-    }
+    ln_bwd_group(0, s, dx, dx, part, dy, dy, x, mean, rstd, gamma, n, d, 1, 0, 0u, 0u, 0u, 0u, 0u, 1.0f);
+}
 
-    __global float *pg = part + (size_t)g * 4 * d, *pb = pg + d, *cg = pb + d, *cb = cg + d;
-    for (int k = l; k < chunks; k += WG) {
-        /* column sums with compensations (ln_kahan): a sum whose terms cancel keeps the accuracy of its
-         * result, not of its terms */
-        floatV sg = (floatV)(0.0f), sb = (floatV)(0.0f), eg = (floatV)(0.0f), eb = (floatV)(0.0f);
-        if (VW * k + VW <= d) /* the bounds test out of the row loop */
-            LN_BWD_COLUMN(LN_LD_FULL, LN_ST_FULL);
-        else
-            LN_BWD_COLUMN(LN_LD_TAIL, LN_ST_TAIL);
-        ln_store(sg, pg, k, d);
-        ln_store(sb, pb, k, d);
-        ln_store(eg, cg, k, d);
-        ln_store(eb, cb, k, d);
-    }
+/* The fused backward: t = LN'(dy) + dsum (has_dsum), dx += t (has_dx), ds += drop(t), with the mask
+ * of add_layernorm_fwd; sum is the forward's. dsum and dx are not touched without their flags (any
+ * buffer may be passed). */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void add_layernorm_bwd_dx(__global float *dx /* [n, d] */, __global float *ds /* [n, d] */,
+                          __global float *part /* [groups, 4, d] */, __global const float *dy /* [n, d] */,
+                          __global const float *dsum /* [n, d] */, __global const float *sum /* [n, d] */,
+                          __global const float *mean /* [n] */, __global const float *rstd /* [n] */,
+                          __global const float *gamma /* [d] */, int n, int d, int has_dx, int has_dsum,
+                          DROP_PARAMS) {
+    __local float2 s[WG];
+    ln_bwd_group(1, s, dx, ds, part, dy, dsum, sum, mean, rstd, gamma, n, d, has_dx, has_dsum, DROP_ARGS);
 }
 
 /* dgamma += the partials' first halves, dbeta += their second halves, summed in group order. One

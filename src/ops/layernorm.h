@@ -5,6 +5,7 @@
 #include <stddef.h>
 
 #include "clformer/device.h"
+#include "ops/elementwise.h"
 
 /* y = gamma * (x - mean) / sqrt(var + eps) + beta over the last dimension (biased variance); saves mean and
  * rstd = 1/sqrt(var + eps) per row for the backward. */
@@ -32,7 +33,40 @@ clf_status clf_layernorm_bwd_cfg(clf_device *dev, cl_mem dx /* [n, d] */, cl_mem
                                  cl_mem mean /* [n] */, cl_mem rstd /* [n] */, cl_mem gamma /* [d] */,
                                  cl_mem workspace, int n, int d, const clf_layernorm_cfg *cfg);
 
-/* Floats of workspace clf_layernorm_bwd needs: per-group column partials of dgamma and dbeta. */
+/* Floats of workspace clf_layernorm_bwd (and clf_add_layernorm_bwd) needs: per-group column partials
+ * of dgamma and dbeta. */
 size_t clf_layernorm_workspace_floats(int n, int d);
+
+/* The residual add of a sub-layer fused with the LayerNorm after it, in one pass over memory:
+ * sum = x + drop(s) (x NULL: sum = drop(s)), y = LN(sum), mean and rstd saved as clf_layernorm_fwd
+ * saves them. sum is bit for bit what clf_residual_dropout_fwd(sum, x, s, n * d, drop) writes (same
+ * mask: index r d + c; drop NULL or p == 0: no dropout). sum may alias x or s (an in-place residual
+ * stream); y must not alias sum. */
+clf_status clf_add_layernorm_fwd(clf_device *dev, cl_mem y /* [n, d] */, cl_mem sum /* [n, d] */,
+                                 cl_mem mean /* [n] */, cl_mem rstd /* [n] */, cl_mem x /* [n, d] or NULL */,
+                                 cl_mem s /* [n, d] */, cl_mem gamma /* [d] */, cl_mem beta /* [d] */, int n, int d,
+                                 float eps, const clf_dropout *drop);
+
+/* Its backward, accumulating: t = LN'(dy) + dsum (dsum NULL: none; the gradient of sum from its
+ * other consumers), dx += t (dx NULL: none), ds += drop'(t) (the forward's mask), dgamma += ...,
+ * dbeta += .... sum, mean and rstd are the forward's. dx may alias dsum; ds must not alias dx.
+ * workspace: clf_layernorm_workspace_floats(n, d) floats. */
+clf_status clf_add_layernorm_bwd(clf_device *dev, cl_mem dx /* [n, d] or NULL */, cl_mem ds /* [n, d] */,
+                                 cl_mem dgamma /* [d] */, cl_mem dbeta /* [d] */, cl_mem dy /* [n, d] */,
+                                 cl_mem dsum /* [n, d] or NULL */, cl_mem sum /* [n, d] */, cl_mem mean /* [n] */,
+                                 cl_mem rstd /* [n] */, cl_mem gamma /* [d] */, cl_mem workspace, int n, int d,
+                                 const clf_dropout *drop);
+
+/* The same with an explicit launch configuration (NULL: the defaults). */
+clf_status clf_add_layernorm_fwd_cfg(clf_device *dev, cl_mem y /* [n, d] */, cl_mem sum /* [n, d] */,
+                                     cl_mem mean /* [n] */, cl_mem rstd /* [n] */, cl_mem x /* [n, d] or NULL */,
+                                     cl_mem s /* [n, d] */, cl_mem gamma /* [d] */, cl_mem beta /* [d] */, int n,
+                                     int d, float eps, const clf_dropout *drop, const clf_layernorm_cfg *cfg);
+clf_status clf_add_layernorm_bwd_cfg(clf_device *dev, cl_mem dx /* [n, d] or NULL */, cl_mem ds /* [n, d] */,
+                                     cl_mem dgamma /* [d] */, cl_mem dbeta /* [d] */, cl_mem dy /* [n, d] */,
+                                     cl_mem dsum /* [n, d] or NULL */, cl_mem sum /* [n, d] */,
+                                     cl_mem mean /* [n] */, cl_mem rstd /* [n] */, cl_mem gamma /* [d] */,
+                                     cl_mem workspace, int n, int d, const clf_dropout *drop,
+                                     const clf_layernorm_cfg *cfg);
 
 #endif
