@@ -249,6 +249,28 @@ clf_tensor *clf_graph_residual(clf_graph *g, clf_tensor *x, clf_tensor *s, float
     return node_output(g, n, 0, "y", s->rows, s->fixed_rows, s->cols);
 }
 
+clf_tensor *clf_graph_add_layernorm(clf_graph *g, clf_tensor *x, clf_tensor *s, float dropout, clf_tensor *gamma,
+                                    clf_tensor *beta, float eps, clf_tensor **sum) {
+    if (sum) *sum = NULL;
+    if (g->status != CLF_OK) return NULL;
+    if (!s || (x && (x->cols != s->cols || !same_rows(x, s))))
+        return fail(g, CLF_ERROR(CLF_ERR_INVALID_ARG, "add_layernorm: shapes disagree"));
+    if (!gamma || !beta || gamma->fixed_rows * gamma->cols != s->cols || beta->fixed_rows * beta->cols != s->cols)
+        return fail(g, CLF_ERROR(CLF_ERR_INVALID_ARG, "add_layernorm: parameters do not match width %d", s->cols));
+    clf_tensor *in[] = {s, x, gamma, beta};
+    clf_node *n = new_node(g, CLF_OP_ADD_LAYERNORM, in, 4);
+    if (n) {
+        n->u.addln.eps = eps;
+        n->u.addln.p = dropout;
+    }
+    clf_tensor *y = node_output(g, n, 0, "y", s->rows, s->fixed_rows, s->cols);
+    clf_tensor *total = node_output(g, n, 1, "sum", s->rows, s->fixed_rows, s->cols);
+    node_output(g, n, 2, "mean", s->rows, s->fixed_rows, 1);
+    node_output(g, n, 3, "rstd", s->rows, s->fixed_rows, 1);
+    if (sum) *sum = total;
+    return y;
+}
+
 clf_tensor *clf_graph_cross_entropy(clf_graph *g, clf_tensor *logits, clf_tensor *targets, int pad,
                                     float label_smoothing) {
     if (g->status != CLF_OK) return NULL;

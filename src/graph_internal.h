@@ -12,6 +12,7 @@ typedef enum {
     CLF_OP_RESIDUAL,
     CLF_OP_CROSS_ENTROPY,
     CLF_OP_KV_APPEND, /* incremental decoding */
+    CLF_OP_ADD_LAYERNORM,
     CLF_OP_COUNT
 } clf_op_kind;
 
@@ -34,7 +35,7 @@ struct clf_tensor {
 };
 
 #define CLF_NODE_MAX_IN 5
-#define CLF_NODE_MAX_OUT 3
+#define CLF_NODE_MAX_OUT 4
 
 typedef struct clf_node {
     clf_op_kind op;
@@ -46,6 +47,7 @@ typedef struct clf_node {
         float eps;                                          /* layernorm */
         struct { int heads; bool causal; float p; } attn;   /* attention */
         float p;                                            /* residual dropout */
+        struct { float eps, p; } addln;                     /* add + layernorm */
         struct { int pad; float smoothing; } xent;          /* cross-entropy */
     } u;
     int site;    /* the dropout site: the node's index */

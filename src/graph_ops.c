@@ -109,6 +109,25 @@ static clf_status residual_bwd(clf_graph *g, const clf_node *n, const clf_run *r
     return clf_residual_dropout_bwd(g->dev, grad_if(x), s->grad, n->out[0]->grad, count, &d);
 }
 
+/* ---- add + layernorm: in = {s, x, gamma, beta}: sum = x + dropout(s), out = {LN(sum), sum, mean, rstd} ---- */
+static clf_status add_layernorm_fwd(clf_graph *g, const clf_node *n, const clf_run *r) {
+    const clf_tensor *s = n->in[0], *x = n->in[1];
+    clf_dropout d = dropout_of(n, r, n->u.addln.p);
+    return clf_add_layernorm_fwd(g->dev, n->out[0]->buf, n->out[1]->buf, n->out[2]->buf, n->out[3]->buf,
+                                 x ? x->buf : NULL, s->buf, n->in[2]->buf, n->in[3]->buf, (int)clf_rows_of(s, &r->dims),
+                                 s->cols, n->u.addln.eps, &d);
+}
+static clf_status add_layernorm_bwd(clf_graph *g, const clf_node *n, const clf_run *r) {
+    const clf_tensor *s = n->in[0], *x = n->in[1];
+    clf_dropout d = dropout_of(n, r, n->u.addln.p);
+    return clf_add_layernorm_bwd(g->dev, grad_if(x), s->grad, n->in[2]->grad, n->in[3]->grad, n->out[0]->grad,
+                                 grad_if(n->out[1]), n->out[1]->buf, n->out[2]->buf, n->out[3]->buf, n->in[2]->buf,
+                                 g->workspace, (int)clf_rows_of(s, &r->dims), s->cols, &d);
+}
+static size_t add_layernorm_ws(const clf_graph *g, const clf_node *n) {
+    return clf_layernorm_workspace_floats((int)clf_rows_of(n->in[0], &g->max), n->in[0]->cols);
+}
+
 /* ---- cross-entropy: in = {logits, targets}, out = {loss [1], loss per row}. The forward writes the
  * loss gradient into the logits' gradient, so the backward has nothing left to do. ---- */
 static clf_status xent_fwd(clf_graph *g, const clf_node *n, const clf_run *r) {
@@ -149,6 +168,7 @@ const clf_op clf_ops[] = {
     [CLF_OP_RESIDUAL] = {"residual", residual_fwd, residual_bwd, no_ws},
     [CLF_OP_CROSS_ENTROPY] = {"cross_entropy", xent_fwd, xent_bwd, no_ws},
     [CLF_OP_KV_APPEND] = {"kv_append", kv_append_fwd, kv_append_bwd, no_ws},
+    [CLF_OP_ADD_LAYERNORM] = {"add_layernorm", add_layernorm_fwd, add_layernorm_bwd, add_layernorm_ws},
 };
 /* the table ends at the last op: an op added to the enum without its entry fails here */
 _Static_assert(sizeof clf_ops / sizeof clf_ops[0] == CLF_OP_COUNT, "every op needs its table entry");

@@ -52,6 +52,11 @@ clf_tensor *clf_graph_attention(clf_graph *g, clf_tensor *q, clf_tensor *k, clf_
                                 int heads, bool causal, float dropout);
 /* x + dropout(s) (x may be NULL: dropout(s) alone). */
 clf_tensor *clf_graph_residual(clf_graph *g, clf_tensor *x, clf_tensor *s, float dropout);
+/* sum = x + dropout(s) (x may be NULL), y = LayerNorm(sum; gamma, beta, eps): a residual add and the
+ * norm after it in one pass over memory. Returns y; *sum (may be NULL) gets sum, for a residual
+ * stream that goes on past the norm (pre-norm). */
+clf_tensor *clf_graph_add_layernorm(clf_graph *g, clf_tensor *x, clf_tensor *s, float dropout, clf_tensor *gamma,
+                                    clf_tensor *beta, float eps, clf_tensor **sum);
 /* Label-smoothed cross-entropy over targets != pad; returns the scalar mean loss [1]. Its forward also
  * writes d(loss)/d(logits) when the graph trains. */
 clf_tensor *clf_graph_cross_entropy(clf_graph *g, clf_tensor *logits, clf_tensor *targets, int pad,

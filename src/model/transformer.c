@@ -85,16 +85,37 @@ static clf_tensor *ffn(builder *b, clf_tensor *x, const char *prefix) {
     return linear(b, h, p, CLF_GRAPH_ACT_NONE);
 }
 
-/* One sub-layer with its residual and norm: post: LN(x + Drop(f(x))); pre: x + Drop(f(LN(x))). */
+/* The residual stream between sub-layers: x, and with pre-norm also xn, x through the norm of the
+ * sub-layer (or stack) that reads it next, made in the same pass as x. */
+typedef struct stream {
+    clf_tensor *x, *xn;
+} stream;
+
+/* The stream as the embedding leaves it; with pre-norm, first_norm normalizes it for the first reader. */
+static stream stream_start(builder *b, clf_tensor *x, const char *first_norm) {
+    stream s = {x, b->m->cfg.norm == CLF_NORM_PRE ? layernorm(b, x, first_norm) : NULL};
+    return s;
+}
+
+/* What the next reader takes: the normalized stream with pre-norm, the stream itself with post-norm. */
+static clf_tensor *stream_out(const builder *b, const stream *s) {
+    return b->m->cfg.norm == CLF_NORM_PRE ? s->xn : s->x;
+}
+
+/* One sub-layer with its residual and norm, the add and the norm in one op (apart while training
+ * with dropout, where the separate residual kernel generates its random numbers faster):
+ * post: x = LN(x + Drop(f(x))) by the sub-layer's own norm; pre: x = x + Drop(f(xn)), xn = LN'(x) by
+ * the norm of the next reader (next_norm: the next sub-layer's, or the stack's final norm). */
 typedef enum { SUB_SELF, SUB_CROSS, SUB_FFN } sublayer;
 
-static clf_tensor *sub(builder *b, clf_tensor *x, sublayer kind, const char *layer, int norm_index,
-                       clf_tensor *mem, clf_tensor *mem_mask, clf_tensor *self_mask, bool causal) {
+static void sub(builder *b, stream *st, sublayer kind, const char *layer, int norm_index, const char *next_norm,
+                clf_tensor *mem, clf_tensor *mem_mask, clf_tensor *self_mask, bool causal) {
     char norm[128], p[128];
-    clf_name_format(norm, sizeof norm, "%s.norm%d", layer, norm_index);
     bool pre = b->m->cfg.norm == CLF_NORM_PRE;
+    if (pre) snprintf(norm, sizeof norm, "%s", next_norm);
+    else clf_name_format(norm, sizeof norm, "%s.norm%d", layer, norm_index);
     clf_graph_begin_segment(b->g); /* the unit of recomputation */
-    clf_tensor *in = pre ? layernorm(b, x, norm) : x, *out;
+    clf_tensor *in = stream_out(b, st), *out;
     if (kind == SUB_SELF) {
         clf_name_format(p, sizeof p, "%s.self_attn", layer);
         out = mha(b, in, in, self_mask, causal, p);
@@ -105,10 +126,22 @@ static clf_tensor *sub(builder *b, clf_tensor *x, sublayer kind, const char *lay
         clf_name_format(p, sizeof p, "%s.ffn", layer);
         out = ffn(b, in, p);
     }
-    clf_tensor *y = clf_graph_residual(b->g, x, out, b->m->cfg.dropout);
-    if (!pre) y = layernorm(b, y, norm);
+    clf_tensor *sum = NULL, *y;
+    float p_drop = b->m->cfg.dropout;
+    if (p_drop == 0.0f || !b->training) { /* fused; with dropout it is slower for now (scalar random numbers) */
+        y = clf_graph_add_layernorm(b->g, st->x, out, p_drop, paramf(b, "%s.%s", norm, "weight"),
+                                    paramf(b, "%s.%s", norm, "bias"), b->m->cfg.ln_eps, pre ? &sum : NULL);
+    } else {
+        sum = clf_graph_residual(b->g, st->x, out, p_drop);
+        y = layernorm(b, sum, norm);
+    }
+    if (pre) {
+        st->x = sum;
+        st->xn = y;
+    } else {
+        st->x = y;
+    }
     clf_graph_end_segment(b->g);
-    return y;
 }
 
 static clf_tensor *embed(builder *b, clf_tensor *tokens, const char *table_name, clf_tensor *pe) {
@@ -121,13 +154,17 @@ static clf_tensor *embed(builder *b, clf_tensor *tokens, const char *table_name,
 static clf_tensor *encoder(builder *b, clf_tensor *src, clf_tensor *src_mask, clf_tensor *pe) {
     const clf_config *c = &b->m->cfg;
     clf_tensor *x = embed(b, src, c->tie_embeddings ? "tgt_embed.weight" : "src_embed.weight", pe);
+    stream st = stream_start(b, x, c->n_enc_layers > 0 ? "encoder.layers.0.norm1" : "encoder.norm");
     for (int i = 0; i < c->n_enc_layers; i++) {
-        char layer[64];
+        char layer[64], norm2[96], next[96];
         clf_name_format(layer, sizeof layer, "encoder.layers.%d", i);
-        x = sub(b, x, SUB_SELF, layer, 1, NULL, NULL, src_mask, false);
-        x = sub(b, x, SUB_FFN, layer, 2, NULL, NULL, NULL, false);
+        clf_name_format(norm2, sizeof norm2, "%s.norm2", layer);
+        if (i + 1 < c->n_enc_layers) clf_name_format(next, sizeof next, "encoder.layers.%d.norm1", i + 1);
+        else snprintf(next, sizeof next, "encoder.norm");
+        sub(b, &st, SUB_SELF, layer, 1, norm2, NULL, NULL, src_mask, false);
+        sub(b, &st, SUB_FFN, layer, 2, next, NULL, NULL, NULL, false);
     }
-    return c->norm == CLF_NORM_PRE ? layernorm(b, x, "encoder.norm") : x;
+    return stream_out(b, &st);
 }
 
 /* The decoder stack and generator on tokens; returns the logits. */
@@ -136,17 +173,22 @@ static clf_tensor *decoder(builder *b, clf_tensor *tokens, clf_tensor *tgt_mask,
     const clf_config *c = &b->m->cfg;
     bool encdec = c->arch == CLF_ARCH_ENCDEC;
     clf_tensor *y = embed(b, tokens, encdec ? "tgt_embed.weight" : "tok_embed.weight", pe);
+    stream st = stream_start(b, y, "decoder.layers.0.norm1");
+    int subs = encdec ? 3 : 2; /* sub-layers per layer, each with norm<k> */
     for (int i = 0; i < c->n_dec_layers; i++) {
-        char layer[64];
+        char layer[64], next[96];
         clf_name_format(layer, sizeof layer, "decoder.layers.%d", i);
         if (b->step) b->step->layer = i;
-        int k = 1;
-        y = sub(b, y, SUB_SELF, layer, k++, NULL, NULL, tgt_mask, true);
-        if (encdec) y = sub(b, y, SUB_CROSS, layer, k++, memory, src_mask, NULL, false);
-        y = sub(b, y, SUB_FFN, layer, k, NULL, NULL, NULL, false);
+        for (int k = 1; k <= subs; k++) { /* self-attention, cross-attention (encdec), feed-forward */
+            if (k < subs) clf_name_format(next, sizeof next, "%s.norm%d", layer, k + 1);
+            else if (i + 1 < c->n_dec_layers) clf_name_format(next, sizeof next, "decoder.layers.%d.norm1", i + 1);
+            else snprintf(next, sizeof next, "decoder.norm");
+            sublayer kind = k == 1 ? SUB_SELF : k < subs ? SUB_CROSS : SUB_FFN;
+            sub(b, &st, kind, layer, k, next, kind == SUB_CROSS ? memory : NULL, kind == SUB_CROSS ? src_mask : NULL,
+                kind == SUB_SELF ? tgt_mask : NULL, kind == SUB_SELF);
+        }
     }
-    if (c->norm == CLF_NORM_PRE) y = layernorm(b, y, "decoder.norm");
-    return clf_graph_linear(b->g, y, param(b, "generator.weight"), NULL, CLF_GRAPH_ACT_NONE);
+    return clf_graph_linear(b->g, stream_out(b, &st), param(b, "generator.weight"), NULL, CLF_GRAPH_ACT_NONE);
 }
 
 static clf_status build(builder *b, clf_model_graph *mg, float label_smoothing) {
