@@ -13,6 +13,7 @@
 #include "device_internal.h"
 #include "gemm_internal.h"
 #include "program_sources.h"
+#include "host_util.h"
 
 typedef struct choice {
     bool ta, tb;
@@ -67,17 +68,6 @@ bool clf_gemm_variant_parse(const char *name, clf_gemm_variant *v, bool *own_onl
 
 static bool is_own(clf_gemm_variant v) { return v >= CLF_GEMM_OWN_PACKED && v <= CLF_GEMM_OWN_DOT; }
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static uint64_t fnv(uint64_t h, const char *s) {
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
-
 /* ---- the choices file: one line per shape, keyed by device, driver and kernel source ---- */
 
 static void load_choices(struct clf_gemm_state *st) {
@@ -121,12 +111,12 @@ static void choices_path(const clf_device *dev, char *out, size_t n) {
     out[0] = '\0';
     const char *dir = clf_cache_dir();
     if (!dir) return;
-    uint64_t h = 0xcbf29ce484222325ull;
+    uint64_t h = CLF_FNV_OFFSET;
     const char *parts[] = {"clformer-gemm-choices-v1", dev->info.platform, dev->info.platform_version,
                            dev->info.name, dev->info.driver, dev->info.version};
-    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) h = fnv(h, parts[i]);
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) h = clf_fnv_str(h, parts[i]);
     for (const clf_embedded_source *s = clf_embedded_sources; s->name; s++)
-        if (!strcmp(s->name, "gemm")) h = fnv(h, s->text);
+        if (!strcmp(s->name, "gemm")) h = clf_fnv_str(h, s->text);
     snprintf(out, n, "%s/gemm-%016llx.txt", dir, (unsigned long long)h);
 }
 
@@ -280,10 +270,10 @@ static clf_status time_variant(clf_device *dev, const clf_gemm_shape *s, clf_gem
     *best_ms = INFINITY;
     clf_status st = clf_device_finish(dev);
     for (int run = 0; st == CLF_OK && run < 4; run++) {
-        double t0 = now_ms();
+        double t0 = clf_now_ms();
         st = clf_gemm_run_variant(dev, s, v);
         if (st == CLF_OK) st = clf_device_finish(dev);
-        double t = now_ms() - t0;
+        double t = clf_now_ms() - t0;
         if (st != CLF_OK) break;
         if (run > 0 && t < *best_ms) *best_ms = t;
         if (run == 0 && t > 2 * give_up_ms) { /* warm-up includes builds: judge it loosely */
@@ -370,14 +360,8 @@ static clf_status read_mode(struct clf_gemm_state *gs, clf_gemm_variant *v, bool
     return CLF_OK;
 }
 
-/* Shapes are remembered by power-of-two buckets: batches packed by length change M from step to
- * step, and a new measurement for each would cost more than it could save. */
-static size_t bucket(size_t x) {
-    size_t b = 1;
-    while (b < x) b <<= 1;
-    return b;
-}
-
+/* Shapes are remembered by power-of-two buckets (clf_pow2_bucket): batches packed by length change M
+ * from step to step, and a new measurement for each would cost more than it could save. */
 clf_status clf_gemm_choose(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant *out) {
     struct clf_gemm_state *gs;
     clf_gemm_variant mode;
@@ -399,8 +383,9 @@ clf_status clf_gemm_choose(clf_device *dev, const clf_gemm_shape *s, clf_gemm_va
     const clf_gemm_args *g = &s->g;
     for (size_t i = 0; i < gs->n_choices; i++) {
         const choice *c = &gs->choices[i];
-        if (c->ta == g->trans_a && c->tb == g->trans_b && bucket(c->m) == bucket(g->m) &&
-            bucket(c->n) == bucket(g->n) && bucket(c->k) == bucket(g->k) && bucket(c->batch) == bucket(s->batch)) {
+        if (c->ta == g->trans_a && c->tb == g->trans_b && clf_pow2_bucket(c->m) == clf_pow2_bucket(g->m) &&
+            clf_pow2_bucket(c->n) == clf_pow2_bucket(g->n) && clf_pow2_bucket(c->k) == clf_pow2_bucket(g->k) &&
+            clf_pow2_bucket(c->batch) == clf_pow2_bucket(s->batch)) {
             *out = own_only ? c->best_own : c->best;
             return CLF_OK;
         }

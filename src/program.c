@@ -14,6 +14,7 @@
 #include "device_internal.h"
 #include "fault.h"
 #include "program_sources.h"
+#include "host_util.h"
 
 typedef struct kernel_entry {
     char *name;
@@ -32,12 +33,6 @@ struct clf_program_cache {
     program_entry *programs;
     clf_build_stats stats;
 };
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s) + 1;
@@ -156,17 +151,6 @@ const char *clf_cache_dir(void) {
     return dir;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t n) {
-    const unsigned char *p = data;
-    for (size_t i = 0; i < n; i++) {
-        h ^= p[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
-static uint64_t fnv_str(uint64_t h, const char *s) { return fnv1a(h, s, strlen(s) + 1); }
-
 typedef struct {
     uint64_t lo, hi;
 } cache_key;
@@ -176,11 +160,11 @@ static cache_key make_key(const clf_device *dev, const char *src, size_t len, co
     const char *parts[] = {"clformer-program-cache-v1", opts, dev->info.platform, dev->info.platform_version,
                            dev->info.name, dev->info.driver, dev->info.version};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
-        k.lo = fnv_str(k.lo, parts[i]);
-        k.hi = fnv_str(k.hi, parts[i]);
+        k.lo = clf_fnv_str(k.lo, parts[i]);
+        k.hi = clf_fnv_str(k.hi, parts[i]);
     }
-    k.lo = fnv1a(k.lo, src, len);
-    k.hi = fnv1a(k.hi ^ 0x5bd1e995u, src, len);
+    k.lo = clf_fnv1a(k.lo, src, len);
+    k.hi = clf_fnv1a(k.hi ^ 0x5bd1e995u, src, len);
     return k;
 }
 
@@ -192,18 +176,6 @@ typedef struct {
 
 static void cache_path(const char *dir, cache_key k, char *out, size_t n) {
     snprintf(out, n, "%s/%016llx%016llx.bin", dir, (unsigned long long)k.hi, (unsigned long long)k.lo);
-}
-
-static int mkdir_p(const char *path) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-        *p = '/';
-    }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 /* Read and verify an entry; NULL when absent. *rejected is set when present but bad. */
@@ -220,7 +192,7 @@ static unsigned char *cache_load(const char *path, cache_key k, size_t *size, bo
     bin = malloc(h.size);
     if (!bin) goto out;
     if (fread(bin, 1, h.size, f) != h.size || fgetc(f) != EOF ||
-        fnv1a(0xcbf29ce484222325ull, bin, h.size) != h.checksum) {
+        clf_fnv1a(CLF_FNV_OFFSET, bin, h.size) != h.checksum) {
         free(bin);
         bin = NULL;
         goto out;
@@ -235,7 +207,7 @@ out:
 /* Write atomically: a temporary file beside the entry, fsync, rename. Failures are not errors: the
  * cache only saves time. */
 static void cache_store(const char *dir, const char *path, cache_key k, const unsigned char *bin, size_t size) {
-    if (mkdir_p(dir) != 0) return;
+    if (clf_mkdir_p(dir) != 0) return;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
@@ -245,7 +217,7 @@ static void cache_store(const char *dir, const char *path, cache_key k, const un
     h.key_lo = k.lo;
     h.key_hi = k.hi;
     h.size = size;
-    h.checksum = fnv1a(0xcbf29ce484222325ull, bin, size);
+    h.checksum = clf_fnv1a(CLF_FNV_OFFSET, bin, size);
     bool ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(bin, 1, size, f) == size && fflush(f) == 0 &&
               fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
@@ -310,7 +282,7 @@ static clf_status build_program(clf_device *dev, const char *name, const char *e
                          "error: build failure injected by CLFORMER_FAULT");
     }
     clf_build_stats *stats = &dev->programs->stats;
-    double t0 = now_ms();
+    double t0 = clf_now_ms();
 
     const char *dir = clf_cache_dir();
     char path[4400] = "";
@@ -324,7 +296,7 @@ static clf_status build_program(clf_device *dev, const char *name, const char *e
         free(bin);
         if (ok) {
             stats->from_disk_cache++;
-            stats->disk_cache_ms += now_ms() - t0;
+            stats->disk_cache_ms += clf_now_ms() - t0;
             free(src);
             return CLF_OK;
         }
@@ -348,7 +320,7 @@ static clf_status build_program(clf_device *dev, const char *name, const char *e
     free(src);
     if (dir) save_binary(p, dir, path, k);
     stats->from_source++;
-    stats->source_ms += now_ms() - t0;
+    stats->source_ms += clf_now_ms() - t0;
     *out = p;
     return CLF_OK;
 }

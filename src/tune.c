@@ -16,6 +16,7 @@
 
 #include "clformer/program.h"
 #include "program_sources.h"
+#include "host_util.h"
 
 static const double TOTAL_MS = 20000.0, PER_KEY_MS = 2000.0;
 /* Another candidate replaces the default only when this much faster: timings are noisy. */
@@ -44,22 +45,7 @@ static table *tables;
 static clf_tune_stats stats;
 static double spent_ms, total_budget = TOTAL_MS, key_budget = PER_KEY_MS;
 
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
-
-static uint64_t fnv(uint64_t h, const char *s) {
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return (h ^ 0xff) * 0x100000001b3ull; /* a separator, so "ab"+"c" differs from "a"+"bc" */
-}
-
-size_t clf_tune_bucket(size_t x) {
-    size_t b = 1;
-    while (b < x && b <= SIZE_MAX / 2) b <<= 1;
-    return b;
-}
+size_t clf_tune_bucket(size_t x) { return clf_pow2_bucket(x); }
 
 clf_status clf_tune_enabled(bool *on) {
     const char *env = getenv("CLFORMER_TUNE");
@@ -85,7 +71,7 @@ static uint64_t program_hash(const char *program) {
     uint64_t h = 0;
     for (const clf_embedded_source *s = clf_embedded_sources; s->name; s++)
         if (!strcmp(s->name, program)) {
-            h = fnv(0xcbf29ce484222325ull, s->text);
+            h = clf_fnv_str(CLF_FNV_OFFSET, s->text);
             if (n_memo < sizeof memo / sizeof memo[0]) memo[n_memo++] = (struct memo){s->name, h};
         }
     return h;
@@ -94,8 +80,8 @@ static uint64_t program_hash(const char *program) {
 static uint64_t device_id(const clf_device *dev) {
     const clf_device_info *i = clf_device_get_info(dev);
     const char *parts[] = {"clformer-tune-v1", i->platform, i->platform_version, i->name, i->driver, i->version};
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) h = fnv(h, parts[k]);
+    uint64_t h = CLF_FNV_OFFSET;
+    for (size_t k = 0; k < sizeof parts / sizeof parts[0]; k++) h = clf_fnv_str(h, parts[k]);
     return h;
 }
 
@@ -172,18 +158,6 @@ static void load(table *t) {
     fclose(f);
 }
 
-static int mkdir_p(const char *path) {
-    char tmp[4400];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* Merge what another process wrote meanwhile, then rewrite the whole file atomically (temporary file,
  * rename). Failures only cost a new measurement next start. */
 static void save(table *t, const clf_device *dev) {
@@ -193,7 +167,7 @@ static void save(table *t, const clf_device *dev) {
     snprintf(dir, sizeof dir, "%s", t->path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = '\0';
-    if (mkdir_p(dir) != 0) return;
+    if (clf_mkdir_p(dir) != 0) return;
     char tmp[4500];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", t->path, (long)getpid());
     FILE *f = fopen(tmp, "w");
@@ -262,10 +236,10 @@ static clf_status time_candidate(clf_device *dev, const clf_tune_request *r, int
     *best = INFINITY;
     clf_status st = clf_device_finish(dev);
     for (int run = warm ? 1 : 0; st == CLF_OK && run <= TIMED_RUNS; run++) {
-        double t0 = now_ms();
+        double t0 = clf_now_ms();
         st = r->run(dev, r->ctx, c);
         if (st == CLF_OK) st = clf_device_finish(dev);
-        double t1 = now_ms(), t = t1 - t0;
+        double t1 = clf_now_ms(), t = t1 - t0;
         (*runs)++;
         if (st != CLF_OK) break;
         if (run > 0 && t < *best) *best = t;
@@ -285,13 +259,13 @@ static clf_status measure(clf_device *dev, const clf_tune_request *r, double bud
     if (st == CLF_OK) st = clf_device_finish(dev);
     (*runs)++;
     if (st != CLF_OK) return clf_error_context(st, "tuning %s: the default (candidate %d)", r->key, r->fallback);
-    double t_warm = now_ms(), deadline = t_warm + budget_ms;
+    double t_warm = clf_now_ms(), deadline = t_warm + budget_ms;
     out->choice = r->fallback;
     *complete = true;
     for (int i = -1; i < r->n_candidates; i++) {
         int c = i < 0 ? r->fallback : i;
         if (i >= 0 && (c == r->fallback || !is_valid(r, c))) continue;
-        if (i >= 0 && now_ms() >= deadline) {
+        if (i >= 0 && clf_now_ms() >= deadline) {
             *complete = false;
             break;
         }
@@ -315,7 +289,7 @@ static clf_status measure(clf_device *dev, const clf_tune_request *r, double bud
         }
     }
     out->best_ms = isfinite(best) ? best : 0;
-    out->spent_ms = now_ms() - t_warm;
+    out->spent_ms = clf_now_ms() - t_warm;
     return CLF_OK;
 }
 

@@ -14,6 +14,7 @@
 #include "ops/attention.h"
 #include "ops/linear.h"
 #include "tune.h"
+#include "host_util.h"
 
 /* ---- a fake op: candidate c sleeps ms[c] and counts its runs ---- */
 
@@ -33,12 +34,6 @@ static clf_status fake_run(clf_device *dev, void *ctx, int c) {
     struct timespec ts = {0, (long)(f->ms[c] * 1e6)};
     nanosleep(&ts, NULL);
     return CLF_OK;
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
 static char g_dir[256];
@@ -257,11 +252,11 @@ START_TEST(budgets_hold) {
     clf_tune_set_budget(total_ms, key_ms);
     fake f = {.fail = -1};
     for (int c = 0; c < 8; c++) f.ms[c] = run_ms;
-    double t0 = now_ms();
+    double t0 = clf_now_ms();
     int choice = -1;
     clf_tune_request r = request("fake slow key=0", &f, 8, 0);
     CLF_CK(clf_tune_choose(dev, &r, &choice));
-    double one = now_ms() - t0;
+    double one = clf_now_ms() - t0;
     /* the default's warm-up, then the budget; the deadline is checked after each run: at most one run
      * past it (plus a loaded machine's slack) */
     ck_assert_msg(one < key_ms + 3 * run_ms + 100, "one key took %.0f ms (budget %.0f)", one, key_ms);
@@ -283,7 +278,7 @@ START_TEST(budgets_hold) {
         if (f.total == before) ck_assert_int_eq(choice, 0); /* over budget: the default */
     }
     /* each measured key also ran its default's warm-up, which the op would pay untuned (builds) */
-    double all = now_ms() - t0, bound = total_ms + (keys_timed + 1 + 2) * run_ms + 200;
+    double all = clf_now_ms() - t0, bound = total_ms + (keys_timed + 1 + 2) * run_ms + 200;
     ck_assert_msg(all < bound, "tuning took %.0f ms (budget %.0f, bound %.0f)", all, total_ms, bound);
     ck_assert_int_lt(keys_timed, 11);
     clf_tune_stats st;

@@ -1,4 +1,5 @@
 #include "bench.h"
+#include "host_util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,20 +11,14 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
 /* One timed run of fn into *ms: from profiling events, or on the host clock between two finishes. */
 static clf_status time_one(clf_bench *b, clf_bench_fn fn, void *ctx, int wall, double *ms) {
     if (wall) {
         clf_status st = clf_device_finish(b->dev);
-        double t0 = now_ms();
+        double t0 = clf_now_ms();
         if (st == CLF_OK) st = fn(ctx);
         if (st == CLF_OK) st = clf_device_finish(b->dev);
-        *ms = now_ms() - t0;
+        *ms = clf_now_ms() - t0;
         return st;
     }
     clf_device_profile_begin(b->dev);

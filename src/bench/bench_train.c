@@ -19,18 +19,13 @@
 #include "clformer/model.h"
 #include "clformer/rng.h"
 #include "train/stepper.h"
+#include "host_util.h"
 
 void clf_bench_train_options_default(clf_bench_train_options *o) {
     memset(o, 0, sizeof *o);
     clf_train_options_default(&o->train);
     o->warmup_steps = 3;
     o->steps = 10;
-}
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
 }
 
 static int imax(int a, int b) { return a > b ? a : b; }
@@ -132,10 +127,10 @@ static clf_status bench_generation(clf_model *m, const clf_bench_train_options *
     clf_rng_seed(&rng, o->train.seed ^ 0x3C6EF372FE94F82Bull);
     for (size_t i = 0; src && i < (size_t)B * (size_t)Ts; i++) src[i] = (int32_t)clf_rng_below(&rng, 256);
     if (st == CLF_OK) st = generate(mg, src, B, Ts, n < 2 ? n : 2, logits, tok);
-    double t0 = now_ms();
+    double t0 = clf_now_ms();
     if (st == CLF_OK) st = generate(mg, src, B, Ts, n, logits, tok);
     if (st == CLF_OK) {
-        r->gen_ms = now_ms() - t0;
+        r->gen_ms = clf_now_ms() - t0;
         r->gen_tokens_per_s = (double)B * n / (r->gen_ms * 1e-3);
     }
     clf_model_graph_free(mg);
@@ -152,13 +147,13 @@ static clf_status run_steps(clf_device *dev, clf_trainer *t, const clf_bench_tra
     long first_timed = o->warmup_steps + 1, tokens = 0;
     clf_status st = CLF_OK;
     for (int i = 0; st == CLF_OK && i < o->warmup_steps; i++) {
-        double t0 = now_ms();
+        double t0 = clf_now_ms();
         st = clf_trainer_run_step(t, &rep);
         if (st == CLF_OK) record(r, &rep, first_timed, &tokens);
         if (st == CLF_OK && i == 0) { /* the first step alone, finished: the start-up figure */
             st = clf_trainer_flush(t, &rep);
             if (st == CLF_OK) record(r, &rep, first_timed, &tokens);
-            r->first_step_ms = now_ms() - t0;
+            r->first_step_ms = clf_now_ms() - t0;
         }
     }
     if (st == CLF_OK) st = clf_trainer_flush(t, &rep);
@@ -166,7 +161,7 @@ static clf_status run_steps(clf_device *dev, clf_trainer *t, const clf_bench_tra
     if (st != CLF_OK) return st;
 
     size_t launches = clf_device_launch_count(dev), waits = clf_device_wait_count(dev);
-    double t0 = now_ms();
+    double t0 = clf_now_ms();
     for (int i = 0; st == CLF_OK && i < o->steps; i++) {
         st = clf_trainer_run_step(t, &rep);
         if (st == CLF_OK) record(r, &rep, first_timed, &tokens);
@@ -174,7 +169,7 @@ static clf_status run_steps(clf_device *dev, clf_trainer *t, const clf_bench_tra
     if (st == CLF_OK) st = clf_trainer_flush(t, &rep);
     if (st != CLF_OK) return st;
     record(r, &rep, first_timed, &tokens);
-    double ms = now_ms() - t0;
+    double ms = clf_now_ms() - t0;
     r->step_ms = ms / o->steps;
     r->train_tokens_per_s = (double)tokens / (ms * 1e-3);
     r->launches_per_step = (double)(clf_device_launch_count(dev) - launches) / o->steps;
@@ -215,12 +210,12 @@ clf_status clf_bench_train(clf_device *dev, const clf_bench_train_options *o, cl
         to.data = path;
     }
 
-    double t0 = now_ms();
+    double t0 = clf_now_ms();
     clf_trainer *t = NULL;
     st = clf_trainer_new(dev, &to, &t);
     if (path[0]) unlink(path); /* the dataset holds the bytes now */
     if (st != CLF_OK) return clf_error_context(st, "bench train");
-    r->setup_ms = now_ms() - t0;
+    r->setup_ms = clf_now_ms() - t0;
     r->params = clf_trainer_model(t)->layout.total;
     clf_device_reset_peak(dev);
     st = run_steps(dev, t, o, r);

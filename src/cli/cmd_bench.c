@@ -13,12 +13,7 @@
 #include "commands.h"
 #include "options.h"
 #include "tune.h"
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec * 1e-6;
-}
+#include "host_util.h"
 
 /* Whether a cache is switched off the way its owner reads the variable. */
 static bool env_off(const char *name, bool zero_means_off) {
@@ -117,7 +112,7 @@ static void print_train(const char *device, const clf_bench_train_options *o, co
 
 /* clformer bench --train: the defaults are the encoder-decoder of the comparison with PyTorch. */
 static int cmd_bench_train(int argc, char **argv) {
-    double t_start = now_ms();
+    double t_start = clf_now_ms();
     clf_bench_train_options o;
     clf_bench_train_options_default(&o);
     clf_config *c = &o.train.model;
@@ -179,9 +174,9 @@ static int cmd_bench_train(int argc, char **argv) {
     su.clformer_cache = !env_off("CLFORMER_NO_CACHE", false);
     su.pocl_cache = !env_off("POCL_KERNEL_CACHE", true);
     clf_device *dev;
-    double t0 = now_ms();
+    double t0 = clf_now_ms();
     if (cli_open_device("bench", device, &dev)) return 1;
-    su.open_ms = now_ms() - t0;
+    su.open_ms = clf_now_ms() - t0;
     const char *name = clf_device_get_info(dev)->name;
     fprintf(stderr, "benchmarking training on %s...\n", name);
     clf_bench_train_result r;

@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "options.h"
 #include "plot.h"
+#include "host_util.h"
 
 static volatile sig_atomic_t g_stop;
 static void on_signal(int sig) { g_stop = sig; }
@@ -61,18 +62,6 @@ static void push(double **a, double **b, size_t *n, size_t *cap, double x, doubl
     (*a)[*n] = x;
     (*b)[*n] = y;
     (*n)++;
-}
-
-static int mkdir_p(const char *path) {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
 static void fmt_time(double s, char *out, size_t n) {
@@ -214,7 +203,7 @@ int cmd_train(int argc, char **argv) {
     o.max_bad_steps = (int)max_bad;
     o.resume = resume;
     if (resume && (rc = check_resume_flags(argc, argv, resume, &o.model)) != 0) return rc;
-    if (mkdir_p(out) != 0) return cli_fail("train", "cannot create the output folder %s: %s", out, strerror(errno));
+    if (clf_mkdir_p(out) != 0) return cli_fail("train", "cannot create the output folder %s: %s", out, strerror(errno));
 
     clf_device *dev;
     if (cli_open_device("train", device, &dev)) return 1;

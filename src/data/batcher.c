@@ -433,7 +433,7 @@ clf_status clf_batcher_new(const clf_dataset *ds, const clf_batch_options *opt, 
     uint64_t words[7] = {ds->fingerprint,        (uint64_t)opt->batch_tokens, (uint64_t)opt->max_len,
                          (uint64_t)T,            (uint64_t)opt->pool_batches, opt->packed,
                          opt->seed};
-    bt->fingerprint = clf_data_hash(CLF_FNV_OFFSET, words, sizeof words);
+    bt->fingerprint = clf_fnv1a(CLF_FNV_OFFSET, words, sizeof words);
     *out = bt;
     return CLF_OK;
 }

@@ -3,6 +3,7 @@
 #define CLFORMER_DATA_INTERNAL_H
 
 #include "clformer/data.h"
+#include "host_util.h" /* clf_fnv1a: the fingerprints */
 
 /* A pair as offsets into clf_dataset.bytes. */
 typedef struct clf_pair {
@@ -26,10 +27,6 @@ struct clf_dataset {
     size_t lm_train;         /* lm: bytes [0, lm_train) train, [lm_train, n_bytes) held out */
     uint64_t fingerprint;    /* identifies the content and split, for resume checks */
 };
-
-/* FNV-1a over bytes, continuing from h (start with CLF_FNV_OFFSET). */
-#define CLF_FNV_OFFSET 0xcbf29ce484222325ull
-uint64_t clf_data_hash(uint64_t h, const void *data, size_t n);
 
 /* A zeroed dataset of the given kind (NULL when out of memory). */
 clf_dataset *clf_dataset_alloc(clf_data_kind kind);

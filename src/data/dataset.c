@@ -5,12 +5,6 @@
 
 #include "data/data_internal.h"
 
-uint64_t clf_data_hash(uint64_t h, const void *data, size_t n) {
-    const uint8_t *p = data;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
-
 clf_dataset *clf_dataset_alloc(clf_data_kind kind) {
     clf_dataset *ds = calloc(1, sizeof *ds);
     if (!ds) return NULL;
@@ -60,7 +54,7 @@ clf_status clf_dataset_heldout_pair(const clf_dataset *ds, size_t i, const uint8
 }
 
 static size_t slot_of(const uint8_t *src, int len, size_t cap) {
-    return (size_t)clf_data_hash(CLF_FNV_OFFSET, src, (size_t)len) & (cap - 1);
+    return (size_t)clf_fnv1a(CLF_FNV_OFFSET, src, (size_t)len) & (cap - 1);
 }
 
 long clf_dataset_find_heldout(const clf_dataset *ds, const uint8_t *src, int len) {

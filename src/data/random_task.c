@@ -86,10 +86,10 @@ clf_status clf_dataset_random(const char *name, uint64_t seed, const clf_task_op
     }
     ds->n_bytes = n * per;
 
-    uint64_t h = clf_data_hash(CLF_FNV_OFFSET, "random", 6);
+    uint64_t h = clf_fnv1a(CLF_FNV_OFFSET, "random", 6);
     int32_t words[3] = {S, T, (int32_t)n};
-    h = clf_data_hash(h, words, sizeof words);
-    ds->fingerprint = clf_data_hash(h, &seed, sizeof seed);
+    h = clf_fnv1a(h, words, sizeof words);
+    ds->fingerprint = clf_fnv1a(h, &seed, sizeof seed);
     *out = ds;
     return CLF_OK;
 }

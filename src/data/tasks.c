@@ -186,10 +186,10 @@ clf_status clf_dataset_task(const char *name, uint64_t seed, const clf_task_opti
     }
     ds->n_bytes = n * per;
 
-    uint64_t h = clf_data_hash(CLF_FNV_OFFSET, "task", 4);
+    uint64_t h = clf_fnv1a(CLF_FNV_OFFSET, "task", 4);
     int32_t words[5] = {(int32_t)task, o.min_len, o.max_len, o.max_digits, o.n_heldout};
-    h = clf_data_hash(h, words, sizeof words);
-    ds->fingerprint = clf_data_hash(h, &seed, sizeof seed);
+    h = clf_fnv1a(h, words, sizeof words);
+    ds->fingerprint = clf_fnv1a(h, &seed, sizeof seed);
     *out = ds;
     return CLF_OK;
 }

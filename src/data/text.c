@@ -163,10 +163,10 @@ clf_status clf_dataset_read_tsv(const char *path, const clf_data_options *opt, c
     if (st != CLF_OK) goto out_free;
     for (size_t i = 0; i < h; i++) clf_dataset_heldout_insert(ds, i);
 
-    uint64_t fp = clf_data_hash(CLF_FNV_OFFSET, "tsv", 3);
-    fp = clf_data_hash(fp, ds->bytes, ds->n_bytes);
+    uint64_t fp = clf_fnv1a(CLF_FNV_OFFSET, "tsv", 3);
+    fp = clf_fnv1a(fp, ds->bytes, ds->n_bytes);
     uint64_t words[4] = {ds->n_train, ds->n_heldout, (uint64_t)o.max_len, o.truncate};
-    ds->fingerprint = clf_data_hash(fp, words, sizeof words);
+    ds->fingerprint = clf_fnv1a(fp, words, sizeof words);
     *out = ds;
     return CLF_OK;
 out_free:
@@ -186,9 +186,9 @@ clf_status clf_dataset_read_lm(const char *path, const clf_data_options *opt, cl
         goto out_free;
     }
     ds->lm_train = n - h;
-    uint64_t fp = clf_data_hash(CLF_FNV_OFFSET, "lm", 2);
-    fp = clf_data_hash(fp, ds->bytes, n);
-    ds->fingerprint = clf_data_hash(fp, &ds->lm_train, sizeof ds->lm_train);
+    uint64_t fp = clf_fnv1a(CLF_FNV_OFFSET, "lm", 2);
+    fp = clf_fnv1a(fp, ds->bytes, n);
+    ds->fingerprint = clf_fnv1a(fp, &ds->lm_train, sizeof ds->lm_train);
     *out = ds;
     return CLF_OK;
 out_free:
