@@ -123,6 +123,21 @@ START_TEST(vector_tails) {
 }
 END_TEST
 
+/* On CPUs a work-group takes up to 16 rows and finishes their losses together: row counts below,
+ * at and past a group, primes, and counts that leave the last group partly filled, with pad rows
+ * among them, at row lengths around the vector width and the two vocabularies of the benchmark. */
+START_TEST(row_groups) {
+    const int ns[] = {1, 7, 16, 17, 131, 263, 1031}, vs[] = {1, 15, 16, 17, 259, 1000};
+    for (int a = 0; a < 7; a++)
+        for (int b = 0; b < 6; b++) {
+            if ((long)ns[a] * vs[b] > 300000) continue; /* keeps the binary quick; 263 x 1000 runs */
+            check_case(ns[a], vs[b], 0.1f, 0.3, 0, 1);
+        }
+    check_case(263, 259, 0.0f, 0.0, 0, 0);
+    check_case(1031, 17, 0.1f, 0.5, 0, 0);
+}
+END_TEST
+
 START_TEST(large_logits_stay_finite) {
     check_case(33, 259, 0.1f, 0.1, 80, 1);
     check_case(7, 32000, 0.0f, 0.0, 80, 1);
@@ -215,6 +230,29 @@ START_TEST(out_of_range_target_is_nan) {
 }
 END_TEST
 
+/* The same inside a group of rows whose losses are finished together: only the bad rows turn NaN,
+ * pad rows stay zero. */
+START_TEST(out_of_range_target_in_a_group) {
+    int n = 37, v = 259;
+    float *logits = harness_random((size_t)n * v, -3, 3, NULL);
+    int32_t t[37];
+    for (int r = 0; r < n; r++) t[r] = r % 5 == 0 ? PAD : r % 11 == 3 ? v + r : r % 13 == 4 ? -1 : r;
+    ce_out o = run_device(logits, t, n, v, 0.1f, 1.0f / 29, 1);
+    for (int r = 0; r < n; r++) {
+        int bad = t[r] != PAD && (t[r] < 0 || t[r] >= v);
+        ck_assert_msg(bad ? isnan(o.loss_rows[r]) : t[r] == PAD ? o.loss_rows[r] == 0.0f : isfinite(o.loss_rows[r]),
+                      "row %d", r);
+        for (int j = 0; j < v; j++) {
+            float g = o.dlogits[(size_t)r * v + j];
+            ck_assert_msg(bad ? isnan(g) : t[r] == PAD ? g == 0.0f : isfinite(g), "row %d col %d", r, j);
+        }
+    }
+    ck_assert(isnan(o.loss));
+    free_out(&o);
+    free(logits);
+}
+END_TEST
+
 START_TEST(rejects_invalid_arguments) {
     clf_device *dev = harness_device();
     cl_mem rows = harness_poisoned(4), dx = harness_poisoned(28), x = harness_poisoned(28);
@@ -255,12 +293,14 @@ static Suite *suite(void) {
     tcase_add_test(tc, matches_reference);
     tcase_add_test(tc, matches_reference_wide_rows);
     tcase_add_test(tc, vector_tails);
+    tcase_add_test(tc, row_groups);
     tcase_add_test(tc, large_logits_stay_finite);
     tcase_add_test(tc, loss_only_without_dlogits);
     tcase_add_test(tc, all_pad_rows_give_zero);
     tcase_add_test(tc, reference_gradient_matches_fd);
     tcase_add_test(tc, deterministic);
     tcase_add_test(tc, out_of_range_target_is_nan);
+    tcase_add_test(tc, out_of_range_target_in_a_group);
     tcase_add_test(tc, rejects_invalid_arguments);
     suite_add_tcase(s, tc);
     return s;

@@ -2,35 +2,43 @@
 #include "ops/cross_entropy.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "clformer/launch.h"
 
+static bool ce_cpu(const clf_device *dev) { return clf_device_get_info(dev)->is_cpu; }
+
 /* GPUs: wide rows get 256 work-items, narrow ones (the byte vocabulary, 259) 64, so few sit idle.
  * CPUs: one work-item walks the whole row (see the kernel). Never more than the device allows (a
  * power of two, as the tree needs). */
 static int ce_wg(const clf_device *dev, int v) {
-    size_t want = clf_device_get_info(dev)->is_cpu ? 1 : v >= 2048 ? 256 : 64;
+    size_t want = ce_cpu(dev) ? 1 : v >= 2048 ? 256 : 64;
     size_t max = clf_device_get_info(dev)->max_work_group;
     while (want > 1 && want > max) want /= 2;
     return (int)want;
 }
 
-/* Rows per work-group: on CPUs a group costs more than a narrow row (PoCL schedules groups one by
- * one), so a group takes rows until it holds about CE_CPU_FLOATS of logits; GPUs want many groups. */
-#define CE_CPU_FLOATS 4096
-static int ce_rows(const clf_device *dev, int v) {
-    if (!clf_device_get_info(dev)->is_cpu) return 1;
-    int rows = CE_CPU_FLOATS / v;
-    return rows < 1 ? 1 : rows > 16 ? 16 : rows;
+/* Rows per work-group. CPUs: up to 16, as the kernel finishes a group's losses as one 16-wide vector
+ * (the kernel's private arrays hold no more), but no fewer than CE_CPU_GROUPS_PER_UNIT groups per
+ * compute unit, so short batches still spread over the cores. GPUs: one row per group. A kernel
+ * argument, not a build option: one program for every n. */
+#define CE_CPU_MAX_ROWS 16
+#define CE_CPU_GROUPS_PER_UNIT 8
+static int ce_rows(const clf_device *dev, int n) {
+    if (!ce_cpu(dev)) return 1;
+    unsigned units = clf_device_get_info(dev)->compute_units;
+    int64_t groups = (int64_t)(units > 0 ? units : 1) * CE_CPU_GROUPS_PER_UNIT;
+    int64_t rows = ((int64_t)n + groups - 1) / groups;
+    return rows < 1 ? 1 : rows > CE_CPU_MAX_ROWS ? CE_CPU_MAX_ROWS : (int)rows;
 }
 
 /* Vectors of 16 on CPUs (PoCL's are 512 bits wide here; narrower units split them at no loss), of 4
  * on GPUs, where each work-item is one lane. */
 static void ce_options(const clf_device *dev, int v, char *opts, size_t len) {
-    int vw = clf_device_get_info(dev)->is_cpu ? 16 : 4;
-    snprintf(opts, len, "-DWG=%d -DROWS=%d -DVW=%d", ce_wg(dev, v), ce_rows(dev, v), vw);
+    int vw = ce_cpu(dev) ? 16 : 4;
+    snprintf(opts, len, "-DWG=%d -DVW=%d", ce_wg(dev, v), vw);
 }
 
 clf_status clf_cross_entropy_fwd_bwd(clf_device *dev, cl_mem loss_rows /* [n] */, cl_mem dlogits /* [n, v] or NULL */,
@@ -52,12 +60,12 @@ clf_status clf_cross_entropy_fwd_bwd(clf_device *dev, cl_mem loss_rows /* [n] */
                          (double)inv_count);
     char opts[64];
     ce_options(dev, v, opts, sizeof opts);
-    int wg = ce_wg(dev, v), rows = ce_rows(dev, v);
+    int wg = ce_wg(dev, v), rows = ce_rows(dev, n);
     size_t local[2] = {(size_t)wg, 1}, global[2] = {(size_t)wg, ((size_t)n + (size_t)rows - 1) / (size_t)rows};
     return CLF_RUN(dev, "cross_entropy", opts, "cross_entropy_fwd_bwd", 2, global, local, CLF_ARG_MEM(loss_rows),
                    CLF_ARG_MEM(dlogits), CLF_ARG_MEM(logits), CLF_ARG_MEM(targets), CLF_ARG_INT(n), CLF_ARG_INT(v),
                    CLF_ARG_INT(pad), CLF_ARG_FLOAT(label_smoothing), CLF_ARG_FLOAT(inv_count),
-                   CLF_ARG_INT(dlogits != NULL));
+                   CLF_ARG_INT(dlogits != NULL), CLF_ARG_INT(rows));
 }
 
 clf_status clf_loss_reduce(clf_device *dev, cl_mem loss /* [1] */, cl_mem loss_rows /* [n] */, int n, float inv_count) {
