@@ -412,6 +412,11 @@ static size_t plan_activations(clf_graph *g, size_t align) {
     return end;
 }
 
+bool clf_first_grad_writer(const clf_graph *g, const clf_node *n, int k) {
+    const clf_tensor *t = n->in[k];
+    return t && has_grad(t) && t->last_consumer == (int)(n - g->nodes) && !t->grad_from_forward;
+}
+
 static clf_status plan(clf_graph *g, bool training, bool recompute) {
     if (g->status != CLF_OK) return g->status;
     if (g->planned) return CLF_ERROR(CLF_ERR_INVALID_ARG, "graph planned twice");
@@ -512,7 +517,7 @@ clf_status clf_graph_backward(clf_graph *g, const clf_run *r) {
          * served other gradients earlier in the pass */
         for (int k = 0; st == CLF_OK && k < CLF_NODE_MAX_IN; k++) {
             const clf_tensor *t = n->in[k];
-            if (t && has_grad(t) && t->last_consumer == (int)i && !t->grad_from_forward)
+            if (clf_first_grad_writer(g, n, k) && !(clf_ops[n->op].overwrites & (1u << k)))
                 st = clf_buffer_fill_float(g->dev, t->grad, 0, clf_rows_of(t, &r->dims) * (size_t)t->cols, 0.0f);
         }
         if (st == CLF_OK) st = clf_ops[n->op].backward(g, n, r);

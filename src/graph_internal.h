@@ -82,7 +82,14 @@ typedef struct clf_op {
     clf_status (*forward)(clf_graph *g, const clf_node *n, const clf_run *r);
     clf_status (*backward)(clf_graph *g, const clf_node *n, const clf_run *r);
     size_t (*workspace_floats)(const clf_graph *g, const clf_node *n);
+    /* Inputs (bit k: in[k]) whose gradient the backward writes without reading when it is the first
+     * writer (clf_first_grad_writer): the scheduler then skips zeroing it. */
+    unsigned overwrites;
 } clf_op;
+
+/* Whether node n's backward is the first to write in[k]'s gradient in a backward pass: until then its
+ * bytes hold what other gradients left there, so it is zeroed first unless the op overwrites it. */
+bool clf_first_grad_writer(const clf_graph *g, const clf_node *n, int k);
 
 extern const clf_op clf_ops[];
 

@@ -43,9 +43,10 @@ static clf_status linear_fwd(clf_graph *g, const clf_node *n, const clf_run *r) 
 }
 static clf_status linear_bwd(clf_graph *g, const clf_node *n, const clf_run *r) {
     const clf_tensor *x = n->in[0], *w = n->in[1], *b = n->in[2];
-    return clf_linear_bwd(g->dev, grad_if(x), w->grad, b ? b->grad : NULL, n->out[0]->grad, x->buf, w->buf,
-                          n->out[0]->buf, n->out[1] ? n->out[1]->buf : NULL, g->workspace,
-                          (int)clf_rows_of(x, &r->dims), x->cols, w->fixed_rows, act_of(n));
+    clf_linear_cfg cfg = {CLF_LINEAR_AUTO, clf_first_grad_writer(g, n, 0)}; /* see the table: no zero fill */
+    return clf_linear_bwd_cfg(g->dev, grad_if(x), w->grad, b ? b->grad : NULL, n->out[0]->grad, x->buf, w->buf,
+                              n->out[0]->buf, n->out[1] ? n->out[1]->buf : NULL, g->workspace,
+                              (int)clf_rows_of(x, &r->dims), x->cols, w->fixed_rows, act_of(n), &cfg);
 }
 static size_t linear_ws(const clf_graph *g, const clf_node *n) {
     return clf_linear_workspace_floats((int)clf_rows_of(n->in[0], &g->max), n->in[1]->fixed_rows, act_of(n));
@@ -162,7 +163,7 @@ static size_t no_ws(const clf_graph *g, const clf_node *n) {
 
 const clf_op clf_ops[] = {
     [CLF_OP_EMBEDDING] = {"embedding", embedding_fwd, embedding_bwd, embedding_ws},
-    [CLF_OP_LINEAR] = {"linear", linear_fwd, linear_bwd, linear_ws},
+    [CLF_OP_LINEAR] = {"linear", linear_fwd, linear_bwd, linear_ws, 1u << 0}, /* dx */
     [CLF_OP_LAYERNORM] = {"layernorm", layernorm_fwd, layernorm_bwd, layernorm_ws},
     [CLF_OP_ATTENTION] = {"attention", attention_fwd, attention_bwd, attention_ws},
     [CLF_OP_RESIDUAL] = {"residual", residual_fwd, residual_bwd, no_ws},

@@ -103,7 +103,10 @@ static void bwd_data_free(bwd_data *d) {
 static void bwd_run(const bwd_data *d, bool want_dx, bool want_db, float **dx, float **dw, float **db) {
     int n = d->n, in = d->in, out = d->out;
     size_t no = (size_t)n * out, ws_n = clf_linear_workspace_floats(n, out, d->act);
-    cl_mem gx = want_dx ? harness_upload(d->dx0, (size_t)n * in) : NULL;
+    /* overwrite_dx: dx's old bytes must not be read, so NaN there must vanish */
+    cl_mem gx = !want_dx             ? NULL
+                : g_cfg.overwrite_dx ? harness_poisoned((size_t)n * in)
+                                     : harness_upload(d->dx0, (size_t)n * in);
     cl_mem gw = harness_upload(d->dw0, (size_t)out * in), gb = want_db ? harness_upload(d->db0, (size_t)out) : NULL;
     cl_mem x = harness_upload(d->x, (size_t)n * in), w = harness_upload(d->w, (size_t)out * in);
     cl_mem dy = harness_upload(d->dy, no);
@@ -124,6 +127,34 @@ static void bwd_name(char *what, size_t size, const char *grad, const bwd_data *
     snprintf(what, size, "linear_bwd %s %dx%d->%d act=%s mode=%d layout=%d", grad, d->n, d->in, d->out,
              ACT_NAME[d->act], mode, (int)g_cfg.layout);
 }
+
+/* The first writer of a gradient: dx = dpre W over a NaN-poisoned dx, in both layouts. */
+START_TEST(backward_overwrites_dx) {
+    for (int s = 0; s < N_SHAPES; s += 2)
+        for (int act = CLF_ACT_NONE; act <= CLF_ACT_GELU; act++) {
+            bwd_data d;
+            bwd_data_make(&d, SHAPES[s][0], SHAPES[s][1], SHAPES[s][2], (clf_activation)act);
+            size_t nx = (size_t)d.n * d.in;
+            double *want = malloc(nx * sizeof *want);
+            ck_assert_ptr_nonnull(want);
+            for (size_t i = 0; i < nx; i++) want[i] = d.rdx[i] - (double)d.dx0[i];
+            for (int l = 0; l < 2; l++) {
+                g_cfg = (clf_linear_cfg){LAYOUTS[l], true};
+                float *dx, *dw, *db;
+                bwd_run(&d, true, true, &dx, &dw, &db);
+                char what[128];
+                bwd_name(what, sizeof what, "dx (overwritten)", &d, l);
+                harness_expect_close(what, dx, want, nx, TOL);
+                bwd_name(what, sizeof what, "dw", &d, l);
+                harness_expect_close(what, dw, d.rdw, (size_t)d.out * d.in, TOL);
+                free(dx), free(dw), free(db);
+            }
+            free(want);
+            bwd_data_free(&d);
+        }
+    g_cfg = (clf_linear_cfg){CLF_LINEAR_AUTO, false};
+}
+END_TEST
 
 START_TEST(backward_accumulates) {
     for (int s = 0; s < N_SHAPES; s++)
@@ -169,7 +200,7 @@ START_TEST(bias_gradient_survives_cancellation) {
     cl_mem gy = harness_upload(ones, no);
     for (int act = CLF_ACT_NONE; act <= CLF_ACT_RELU; act++)
         for (size_t l = 0; l < 2; l++) {
-            clf_linear_cfg cfg = {LAYOUTS[l]};
+            clf_linear_cfg cfg = {LAYOUTS[l], false};
             cl_mem gdw = harness_upload(zero, (size_t)out * in), gdb = harness_upload(zero, (size_t)out);
             cl_mem ws = harness_poisoned(clf_linear_workspace_floats(n, out, (clf_activation)act));
             CLF_CK(clf_linear_bwd_cfg(harness_device(), NULL, gdw, gdb, gdy, gx, gw, gy, NULL, ws, n, in, out,
@@ -319,7 +350,7 @@ START_TEST(refuses_bad_arguments) {
     EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, out, (clf_activation)7), "activation");
     EXPECT_INVALID(clf_linear_fwd(dev, small, pre, x, w, b, n, in, out, relu), "y holds 20 bytes, needs 32");
     EXPECT_INVALID(clf_linear_fwd(dev, y, pre, x, w, b, n, in, 3, relu), "needs");
-    EXPECT_INVALID(clf_linear_fwd_cfg(dev, y, pre, x, w, b, n, in, out, relu, &(clf_linear_cfg){(clf_linear_layout)9}),
+    EXPECT_INVALID(clf_linear_fwd_cfg(dev, y, pre, x, w, b, n, in, out, relu, &(clf_linear_cfg){(clf_linear_layout)9, false}),
                    "layout");
     CLF_CK(clf_linear_fwd(dev, y, pre, x, w, b, n, in, out, gelu));
 
@@ -352,6 +383,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, forward_matches_reference);
     tcase_add_test(tc, backward_accumulates);
+    tcase_add_test(tc, backward_overwrites_dx);
     tcase_add_test(tc, bias_gradient_survives_cancellation);
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, runs_are_bit_identical);

@@ -360,7 +360,7 @@ START_TEST(linear_tuned_call_leaves_buffers_alone) {
     cl_mem ws = harness_poisoned(wsf);
     float *res[3][5]; /* ELEMENTS, ROWS, AUTO: y, pre, dx, dw, db */
     for (int v = 0; v < 3; v++) {
-        clf_linear_cfg cfg = {v == 0 ? CLF_LINEAR_ELEMENTS : v == 1 ? CLF_LINEAR_ROWS : CLF_LINEAR_AUTO};
+        clf_linear_cfg cfg = {v == 0 ? CLF_LINEAR_ELEMENTS : v == 1 ? CLF_LINEAR_ROWS : CLF_LINEAR_AUTO, false};
         cl_mem y = harness_poisoned(ny), pre = harness_poisoned(ny);
         cl_mem dx = harness_upload(px, nx), dw = harness_upload(pw, nw), db = harness_upload(pb, out);
         CLF_CK(clf_linear_fwd_cfg(harness_device(), y, pre, gx, gw, gb, n, in, out, CLF_ACT_GELU, &cfg));

@@ -272,8 +272,9 @@ clf_status clf_linear_bwd_cfg(clf_device *dev, cl_mem dx, cl_mem dw, cl_mem db, 
         if (st == CLF_OK) st = bwd_dpre(dev, o, variant, db, dy, y, pre, workspace, n, out, act);
         if (st != CLF_OK) return clf_error_context(st, "linear_bwd %dx%d->%d", n, in, out);
     }
-    if (dx) { /* dx [n, in] += dpre [n, out] W [out, in] */
-        clf_gemm_args g = {.m = (size_t)n, .n = (size_t)in, .k = (size_t)out, .alpha = 1.0f, .beta = 1.0f,
+    if (dx) { /* dx [n, in] += dpre [n, out] W [out, in] (= with overwrite_dx) */
+        float beta = cfg && cfg->overwrite_dx ? 0.0f : 1.0f;
+        clf_gemm_args g = {.m = (size_t)n, .n = (size_t)in, .k = (size_t)out, .alpha = 1.0f, .beta = beta,
                            .a = dpre, .b = w, .c = dx};
         st = clf_gemm(dev, &g);
         if (st != CLF_OK) return clf_error_context(st, "linear_bwd dx %dx%d->%d", n, in, out);

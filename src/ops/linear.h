@@ -3,6 +3,7 @@
 #ifndef CLFORMER_OPS_LINEAR_H
 #define CLFORMER_OPS_LINEAR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "clformer/device.h"
@@ -15,6 +16,7 @@ typedef enum clf_activation { CLF_ACT_NONE = 0, CLF_ACT_RELU, CLF_ACT_GELU } clf
 typedef enum clf_linear_layout { CLF_LINEAR_AUTO = 0, CLF_LINEAR_ELEMENTS, CLF_LINEAR_ROWS } clf_linear_layout;
 typedef struct clf_linear_cfg {
     clf_linear_layout layout;
+    bool overwrite_dx; /* backward: dx = dpre W, its old bytes never read (the first writer of a gradient) */
 } clf_linear_cfg;
 
 /* y = act(x W^T + b), torch.nn.Linear layout: w is [out, in]. b may be NULL (no bias).
