@@ -162,14 +162,14 @@ static size_t no_ws(const clf_graph *g, const clf_node *n) {
 }
 
 const clf_op clf_ops[] = {
-    [CLF_OP_EMBEDDING] = {"embedding", embedding_fwd, embedding_bwd, embedding_ws},
+    [CLF_OP_EMBEDDING] = {"embedding", embedding_fwd, embedding_bwd, embedding_ws, 0},
     [CLF_OP_LINEAR] = {"linear", linear_fwd, linear_bwd, linear_ws, 1u << 0}, /* dx */
-    [CLF_OP_LAYERNORM] = {"layernorm", layernorm_fwd, layernorm_bwd, layernorm_ws},
-    [CLF_OP_ATTENTION] = {"attention", attention_fwd, attention_bwd, attention_ws},
-    [CLF_OP_RESIDUAL] = {"residual", residual_fwd, residual_bwd, no_ws},
-    [CLF_OP_CROSS_ENTROPY] = {"cross_entropy", xent_fwd, xent_bwd, no_ws},
-    [CLF_OP_KV_APPEND] = {"kv_append", kv_append_fwd, kv_append_bwd, no_ws},
-    [CLF_OP_ADD_LAYERNORM] = {"add_layernorm", add_layernorm_fwd, add_layernorm_bwd, add_layernorm_ws},
+    [CLF_OP_LAYERNORM] = {"layernorm", layernorm_fwd, layernorm_bwd, layernorm_ws, 0},
+    [CLF_OP_ATTENTION] = {"attention", attention_fwd, attention_bwd, attention_ws, 0},
+    [CLF_OP_RESIDUAL] = {"residual", residual_fwd, residual_bwd, no_ws, 0},
+    [CLF_OP_CROSS_ENTROPY] = {"cross_entropy", xent_fwd, xent_bwd, no_ws, 0},
+    [CLF_OP_KV_APPEND] = {"kv_append", kv_append_fwd, kv_append_bwd, no_ws, 0},
+    [CLF_OP_ADD_LAYERNORM] = {"add_layernorm", add_layernorm_fwd, add_layernorm_bwd, add_layernorm_ws, 0},
 };
 /* the table ends at the last op: an op added to the enum without its entry fails here */
 _Static_assert(sizeof clf_ops / sizeof clf_ops[0] == CLF_OP_COUNT, "every op needs its table entry");

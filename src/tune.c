@@ -3,15 +3,12 @@
  * state is process-wide, keyed by the device's identity, so it needs no slot in the device. */
 #include "tune.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clformer/program.h"
