@@ -10,8 +10,8 @@
  * dlogits is WRITTEN (not accumulated): d(mean loss)/dlogits = inv_count * ((1-eps) (p - onehot) + eps (p - 1/V)),
  * zero rows for pad targets. inv_count = 1 / (number of non-pad rows), 0 when there are none (then loss 0,
  * gradients 0). Reads each row of logits once from memory and writes dlogits once (the other walks
- * over the row hit the cache); on CPUs one work-item walks a row with 16-wide vectors, on GPUs a
- * work-group shares it. A target outside [0, v) that is not pad makes its row's loss
+ * over the row hit the cache); on CPUs one work-item walks a row with 16-wide vectors, up to 16 rows
+ * in turn, on GPUs a work-group shares it. A target outside [0, v) that is not pad makes its row's loss
  * and gradient NaN (ids are validated on the host; this keeps a slip visible and the step skipped). */
 clf_status clf_cross_entropy_fwd_bwd(clf_device *dev, cl_mem loss_rows /* [n] */, cl_mem dlogits /* [n, v] or NULL */,
                                      cl_mem logits /* [n, v] */, cl_mem targets /* int32 [n] */,
