@@ -224,50 +224,15 @@ attention_bwd_dkdv(__global float *dk, __global float *dv, __global const float 
 #define CH (DH < 16 ? DH : 16) /* head-size columns per accumulator chunk */
 #define LANES ((int16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 
-/* Philox4x32-10 on 16 counters at once, lane-wise twin of philox4x32_10 (common.cl). The high
- * words come from 64-bit products, which compile to 32 x 32 -> 64 multiplies (PoCL's mul_hi is
- * built from 16-bit pieces); the low words from a plain 32-bit multiply. */
-INLINE void philox16(uint16 *w, uint16 c0, uint site, uint step, uint k0, uint k1) {
-    uint16 x0 = c0, x1 = (uint16)(site), x2 = (uint16)(step), x3 = (uint16)(0u);
-#pragma unroll
-    for (int r = 0; r < 10; r++) {
-        const uint16 h0 = convert_uint16((convert_ulong16(x0) * (ulong)PHILOX_M0) >> 32);
-        const uint16 h1 = convert_uint16((convert_ulong16(x2) * (ulong)PHILOX_M1) >> 32);
-        const uint16 l0 = x0 * PHILOX_M0, l1 = x2 * PHILOX_M1;
-        x0 = h1 ^ x1 ^ k0;
-        x1 = l1;
-        x2 = h0 ^ x3 ^ k1;
-        x3 = l0;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-    w[0] = x0;
-    w[1] = x1;
-    w[2] = x2;
-    w[3] = x3;
-}
-
-INLINE float16 keep_factor(uint16 word, DROP_PARAMS) {
-    return select((float16)(0.0f), (float16)(drop_scale), (word >> 8) >= drop_threshold);
-}
-
-/* Dropout factors (DROP_FACTOR's values) of the 16 elements with indices e, lane-wise. */
-INLINE float16 drop16(uint16 e, DROP_PARAMS) {
-    uint16 w[4];
-    philox16(w, e >> 2, drop_site, drop_step, seed_lo, seed_hi);
-    const uint16 sel = e & 3u;
-    return keep_factor(sel == 0u ? w[0] : sel == 1u ? w[1] : sel == 2u ? w[2] : w[3], DROP_ARGS);
-}
-
 /* Factors of elements e + u, u = 0..3, into f[u]. When every lane of e is a multiple of 4, the four
  * are the words of one Philox block: one call instead of four. */
 INLINE void drop16x4(float16 *f, uint16 e, int aligned, DROP_PARAMS) {
     if (aligned) {
         uint16 w[4];
-        philox16(w, e >> 2, drop_site, drop_step, seed_lo, seed_hi);
-        for (int u = 0; u < 4; u++) f[u] = keep_factor(w[u], DROP_ARGS);
+        clf_philox16(w, e >> 2, drop_site, drop_step, seed_lo, seed_hi);
+        for (int u = 0; u < 4; u++) f[u] = clf_keep16(w[u], drop_threshold, drop_scale);
     } else {
-        for (int u = 0; u < 4; u++) f[u] = drop16(e + (uint)u, DROP_ARGS);
+        for (int u = 0; u < 4; u++) f[u] = clf_drop16(e + (uint)u, DROP_ARGS);
     }
 }
 
@@ -578,10 +543,10 @@ attention_bwd_dkdv_cpu(__global float *dk, __global float *dv, __global const fl
             if (drop_threshold) {
                 if (aligned) {
                     uint16 w[4];
-                    philox16(w, (e >> 2) + convert_uint16(LANES), drop_site, drop_step, seed_lo, seed_hi);
-                    for (int u = 0; u < 4; u++) f[u] = keep_factor(w[u], DROP_ARGS);
+                    clf_philox16(w, (e >> 2) + convert_uint16(LANES), drop_site, drop_step, seed_lo, seed_hi);
+                    for (int u = 0; u < 4; u++) f[u] = clf_keep16(w[u], drop_threshold, drop_scale);
                 } else {
-                    for (int u = 0; u < 4; u++) f[u] = drop16(e + convert_uint16(4 * LANES + u), DROP_ARGS);
+                    for (int u = 0; u < 4; u++) f[u] = clf_drop16(e + convert_uint16(4 * LANES + u), DROP_ARGS);
                 }
             }
 #pragma unroll

@@ -48,6 +48,86 @@ __attribute__((always_inline)) inline bool clf_dropout_keep(uint i, uint site, u
      : clf_dropout_keep((idx), drop_site, drop_step, (uint2)(seed_lo, seed_hi), drop_threshold) ? drop_scale \
                                                                                                   : 0.0f)
 
+/* ---- Dropout's words sixteen Philox blocks at a time, for kernels written in float16 vectors ----
+ * clf_philox16: philox4x32_10 lane-wise on the counters (c0, site, step, 0) with key (k0, k1); w[u]
+ * gets word u of each lane's block. The lanes are split into even and odd halves, each word in the
+ * low half of a 64-bit lane: one 32 x 32 -> 64 multiply (the masks select it) then gives both words
+ * of a product in place, with no packing inside the rounds; only the result is packed again. */
+__attribute__((always_inline)) inline void clf_philox16(uint16 *w, uint16 c0, uint site, uint step, uint k0,
+                                                        uint k1) {
+    const ulong lo32 = 0xFFFFFFFFul;
+    ulong8 e[4], o[4]; /* word u of the even lanes, of the odd lanes */
+    e[0] = as_ulong8(c0) & lo32;
+    o[0] = as_ulong8(c0) >> 32;
+    e[1] = o[1] = (ulong8)(site);
+    e[2] = o[2] = (ulong8)(step);
+    e[3] = o[3] = (ulong8)(0ul);
+#pragma unroll
+    for (int r = 0; r < 10; r++) {
+        const ulong8 pe0 = (e[0] & lo32) * (ulong)PHILOX_M0, po0 = (o[0] & lo32) * (ulong)PHILOX_M0;
+        const ulong8 pe2 = (e[2] & lo32) * (ulong)PHILOX_M1, po2 = (o[2] & lo32) * (ulong)PHILOX_M1;
+        e[0] = (pe2 >> 32) ^ e[1] ^ (ulong)k0;
+        o[0] = (po2 >> 32) ^ o[1] ^ (ulong)k0;
+        e[2] = (pe0 >> 32) ^ e[3] ^ (ulong)k1;
+        o[2] = (po0 >> 32) ^ o[3] ^ (ulong)k1;
+        e[1] = pe2, o[1] = po2;
+        e[3] = pe0, o[3] = po0;
+        k0 += PHILOX_W0;
+        k1 += PHILOX_W1;
+    }
+#pragma unroll
+    for (int u = 0; u < 4; u++) w[u] = as_uint16((e[u] & lo32) | (o[u] << 32));
+}
+
+/* The multipliers of dropout words, decided as clf_dropout_keep decides: scale when the top 24 bits
+ * reach the threshold, else 0. */
+__attribute__((always_inline)) inline float4 clf_keep4(uint4 w, uint threshold, float scale) {
+    return select((float4)(0.0f), (float4)(scale), (w >> 8) >= threshold);
+}
+__attribute__((always_inline)) inline float16 clf_keep16(uint16 w, uint threshold, float scale) {
+    return select((float16)(0.0f), (float16)(scale), (w >> 8) >= threshold);
+}
+
+/* The multipliers of the 16 elements with mask indices e (any, lane-wise): one block per element,
+ * of which one word is used. For indices that do not start blocks; clf_drop64 wastes nothing. */
+__attribute__((always_inline)) inline float16 clf_drop16(uint16 e, DROP_PARAMS) {
+    uint16 w[4];
+    clf_philox16(w, e >> 2, drop_site, drop_step, seed_lo, seed_hi);
+    const uint16 sel = e & 3u;
+    return clf_keep16(sel == 0u ? w[0] : sel == 1u ? w[1] : sel == 2u ? w[2] : w[3], drop_threshold, drop_scale);
+}
+
+/* The multipliers of the 64 consecutive elements from mask index e, a multiple of 4, in order:
+ * f[k] lane j is element e + 16 k + j. One clf_philox16 call on the 16 blocks they cover, then a
+ * transpose in two-source shuffles within 128-bit lanes: lane 4 L + v computes block 4 v + L, so
+ * after interleaving the words (stage 1: 32-bit, stage 2: 64-bit pairs) 128-bit lane L of vector v
+ * holds block 4 v + L, and vector v is chunk v. */
+__attribute__((always_inline)) inline void clf_drop64(float16 *f, uint e, DROP_PARAMS) {
+    uint16 w[4];
+    float16 m[4];
+    clf_philox16(w, (e >> 2) + (uint16)(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), drop_site, drop_step,
+                 seed_lo, seed_hi);
+#pragma unroll
+    for (int u = 0; u < 4; u++) m[u] = clf_keep16(w[u], drop_threshold, drop_scale);
+    /* stage 1: (m0, m1) and (m2, m3) interleaved, lower and upper pairs of each 128-bit lane */
+    ulong8 p[4];
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const float16 a = m[2 * h], b = m[2 * h + 1];
+        p[2 * h] = as_ulong8((float16)(a.s0, b.s0, a.s1, b.s1, a.s4, b.s4, a.s5, b.s5, a.s8, b.s8, a.s9, b.s9, a.sc,
+                                       b.sc, a.sd, b.sd));
+        p[2 * h + 1] = as_ulong8((float16)(a.s2, b.s2, a.s3, b.s3, a.s6, b.s6, a.s7, b.s7, a.sa, b.sa, a.sb, b.sb,
+                                           a.se, b.se, a.sf, b.sf));
+    }
+    /* stage 2: the words of one block, (m0, m1) pair then (m2, m3) pair */
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const ulong8 a = p[h], b = p[2 + h];
+        f[2 * h] = as_float16((ulong8)(a.s0, b.s0, a.s2, b.s2, a.s4, b.s4, a.s6, b.s6));
+        f[2 * h + 1] = as_float16((ulong8)(a.s1, b.s1, a.s3, b.s3, a.s5, b.s5, a.s7, b.s7));
+    }
+}
+
 /* exp(x) for x <= 0 (NaN stays NaN, -inf and anything below -87 give 0, i.e. results under 2^-125
  * flush to zero), within about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in two parts, the
  * first exact in few bits so n * C1 is exact), exp(r) by Cephes' degree-7 polynomial, then 2^n built

@@ -4,7 +4,10 @@
  * and a _tail kernel, one element per work-item with a bounds check, for the rest; the tail kernel
  * over all of n is the scalar path. Both give the same mask: word i % 4 of block i / 4.
  * The body is written with scalars, not float4: PoCL vectorizes a kernel across work-items only when
- * it has no vector types and no bounds branch (float4 arithmetic made the dropout body 10x slower). */
+ * it has no vector types and no bounds branch (float4 arithmetic made the dropout body 10x slower).
+ * The residual ops also have a _wide kernel for CPU devices, written in float16 vectors itself:
+ * work-item g takes elements 64g..64g+63 with one 16-lane Philox call for their 16 blocks
+ * (common.cl's clf_drop64), the last item checking bounds, so one launch covers any n. */
 #include "common.cl"
 
 /* No fused multiply-add contraction: the same bits from body and tail and on every device. */
@@ -18,6 +21,9 @@
 #endif
 #ifndef ACC /* residual_dropout_fwd: add x; residual_dropout_bwd: accumulate into dx */
 #define ACC 1
+#endif
+#ifndef ALIGNED /* 1: buffers start on a float16 boundary, so the wide kernels' chunks are aligned */
+#define ALIGNED 0
 #endif
 
 /* Calls inside the work-item loop stop PoCL from vectorizing it: inline everything. */
@@ -93,6 +99,69 @@ __kernel REQD void residual_dropout_bwd_tail(__global float *dx, __global float 
                                              uint start, uint n, EW_DROP_PARAMS) {
     uint i = start + (uint)get_global_id(0);
     if (i < n) bwd_elem(dx, ds, dy, i, drop_one(i, EW_DROP_ARGS));
+}
+
+/* ---- The wide kernels: 64 elements per work-item, global ceil(n / 64) rounded up to WG ---- */
+
+/* Chunk k (floats 16k .. 16k + 15). Aligned chunks go through a vector pointer: one full-width load
+ * or store (vload16 on a float pointer is split into pieces by PoCL's compiler). */
+#if ALIGNED
+#define LD16(p, k) (((__global const float16 *)(p))[k])
+#define ST16(v, p, k) (((__global float16 *)(p))[k] = (v))
+#else
+#define LD16(p, k) vload16(k, p)
+#define ST16(v, p, k) vstore16(v, k, p)
+#endif
+
+/* The multipliers of the 64 elements of work-item g, in order (f[u] lane j: element 64g + 16u + j). */
+ALWAYS void drop_wide(float16 *f, uint g, EW_DROP_PARAMS) {
+#if DROP
+    clf_drop64(f, mask0 + 64u * g, DROP_ARGS);
+#else
+    for (int u = 0; u < 4; u++) f[u] = (float16)(1.0f);
+#endif
+}
+
+__kernel REQD void residual_dropout_fwd_wide(__global float *y, __global const float *x, __global const float *s,
+                                             uint n, EW_DROP_PARAMS) {
+    uint g = get_global_id(0);
+    size_t i = 64 * (size_t)g;
+    float16 f[4];
+    drop_wide(f, g, EW_DROP_ARGS);
+    if (i + 64 <= n) {
+        for (int u = 0; u < 4; u++) {
+            uint k = 4u * g + (uint)u;
+#if ACC
+            ST16(LD16(x, k) + LD16(s, k) * f[u], y, k);
+#else
+            ST16(LD16(s, k) * f[u], y, k);
+#endif
+        }
+    } else if (i < n) {
+        const float *m = (const float *)f;
+        for (uint j = 0; i + j < n; j++) fwd_elem(y, x, s, (uint)i + j, m[j]);
+    }
+}
+
+__kernel REQD void residual_dropout_bwd_wide(__global float *dx, __global float *ds, __global const float *dy,
+                                             uint n, EW_DROP_PARAMS) {
+    uint g = get_global_id(0);
+    size_t i = 64 * (size_t)g;
+    float16 f[4];
+    drop_wide(f, g, EW_DROP_ARGS);
+    if (i + 64 <= n) {
+        for (int u = 0; u < 4; u++) {
+            uint k = 4u * g + (uint)u;
+            float16 v = LD16(dy, k);
+#if ACC
+            ST16(LD16(dx, k) + v, dx, k);
+#endif
+            ST16(LD16(ds, k) + v * f[u], ds, k);
+        }
+    } else if (i < n) {
+        const float *m = (const float *)f;
+        for (uint j = 0; i + j < n; j++) bwd_elem(dx, ds, dy, (uint)i + j, m[j]);
+    }
 }
 
 /* ---- dst += alpha * src (axpy), dst = alpha * src (scale) ---- */

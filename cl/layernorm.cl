@@ -114,26 +114,61 @@ ALWAYS float2 ln_wg_sum(__local float2 *s, float2 v) {
     return r;
 }
 
-/* The dropout multipliers of the VW elements from mask index i on, as common.cl's clf_dropout_keep
- * decides them (word i % 4 of Philox block i / 4, kept when its top 24 bits reach the threshold), so
- * the mask is the residual kernel's, bit for bit. From a block boundary, one block per 4 elements;
- * otherwise (d % 4 != 0) element by element through DROP_FACTOR. Only called with dropout on. */
-ALWAYS floatV ln_drop(uint i, DROP_PARAMS) {
+/* Dropout multipliers, as common.cl's clf_dropout_keep decides them, so the mask is the residual
+ * kernel's bit for bit. An item walking its row's chunks in order (WG 1, the CPU launch) computes them
+ * 64 elements at a time with one 16-lane Philox call for their 16 blocks (when the 64 do not start a
+ * block, d % 4 != 0: one block per element): the first LN_DROP_AHEAD floats of a row before the
+ * row's loop, in a loop of independent calls the processor overlaps (inside the row's loop their
+ * latency showed), the rest at every 64th float. Other launches: per chunk, from a block boundary one
+ * block per four elements, else element by element. Only called with dropout on. */
+#ifndef LN_DROP_AHEAD
+#define LN_DROP_AHEAD 1024 /* a multiple of 64 */
+#endif
+#if WG == 1
+#define LN_DROP_FLOATS (LN_DROP_AHEAD + 64) /* ahead, then a window of 64 */
+#else
+#define LN_DROP_FLOATS 1
+#endif
+
+/* The multipliers of the 64 elements from mask index e into f. */
+ALWAYS void ln_drop64(float *f, uint e, DROP_PARAMS) {
+    float16 *v = (float16 *)f;
+    if ((e & 3u) == 0u) {
+        clf_drop64(v, e, DROP_ARGS);
+    } else {
+        const uint16 lanes = (uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (int u = 0; u < 4; u++) v[u] = clf_drop16(e + 16u * (uint)u + lanes, DROP_ARGS);
+    }
+}
+
+/* Before a row's loop: the multipliers ahead for the row from mask index i0 (WG 1). */
+ALWAYS void ln_drop_row(float *dc, uint i0, int d, DROP_PARAMS) {
+#if WG == 1
+    for (int c = 0; c < min(d, LN_DROP_AHEAD); c += 64) ln_drop64(dc + c, i0 + (uint)c, DROP_ARGS);
+#endif
+}
+
+/* The multipliers of chunk k of that row. */
+ALWAYS floatV ln_drop(float *dc, uint i0, int k, DROP_PARAMS) {
+#if WG == 1
+    int c = VW * k;
+    if (c < LN_DROP_AHEAD) return VLOAD(0, dc + c);
+    if (c % 64 == 0) ln_drop64(dc + LN_DROP_AHEAD, i0 + (uint)c, DROP_ARGS);
+    return VLOAD(0, dc + LN_DROP_AHEAD + c % 64);
+#else
     float f[VW];
+    uint i = i0 + (uint)(VW * k);
     if ((i & 3u) == 0u) {
         for (int j = 0; j < VW; j += 4) {
             uint4 w = philox4x32_10((uint4)((i >> 2) + (uint)(j >> 2), drop_site, drop_step, 0u),
                                     (uint2)(seed_lo, seed_hi));
-            uint4 top = w >> 8;
-            f[j] = top.x >= drop_threshold ? drop_scale : 0.0f;
-            f[j + 1] = top.y >= drop_threshold ? drop_scale : 0.0f;
-            f[j + 2] = top.z >= drop_threshold ? drop_scale : 0.0f;
-            f[j + 3] = top.w >= drop_threshold ? drop_scale : 0.0f;
+            vstore4(clf_keep4(w, drop_threshold, drop_scale), 0, f + j);
         }
     } else {
         for (int j = 0; j < VW; j++) f[j] = DROP_FACTOR(i + (uint)j);
     }
     return VLOAD(0, f);
+#endif
 }
 
 /* One row whose first pass is done: a holds the item's share of sum(x). Corrected two-pass
@@ -193,10 +228,13 @@ void add_layernorm_fwd(__global float *y /* [n, d] */, __global float *sum /* [n
     for (int r = r0; r < r1; r++) {
         size_t off = (size_t)r * d;
         floatV a = (floatV)(0.0f);
+        float16 dcv[LN_DROP_FLOATS / 16 + 1]; /* ln_drop's multipliers, float16-aligned */
+        float *dc = (float *)dcv;
+        if (drop_threshold) ln_drop_row(dc, (uint)off, d, DROP_ARGS);
         /* each item reads back only the chunks it writes here: no barrier */
         for (int k = get_local_id(0); k < (d + VW - 1) / VW; k += WG) {
             floatV v = ln_load(sl + off, k, d);
-            if (drop_threshold) v *= ln_drop((uint)off + (uint)(VW * k), DROP_ARGS); /* s * 1 is s */
+            if (drop_threshold) v *= ln_drop(dc, (uint)off, k, DROP_ARGS); /* s * 1 is s */
             if (has_x) v = ln_load(x + off, k, d) + v;
             ln_store(v, sum + off, k, d);
             a += v; /* lanes past d: 0 + 0 * m */
@@ -242,6 +280,9 @@ ALWAYS void ln_bwd_group(const int fused, __local float2 *s, __global float *dx,
         size_t off = (size_t)r * d;
         int next = r + 1 < r1;
         a1 = a2 = (floatV)(0.0f);
+        float16 dcv[LN_DROP_FLOATS / 16 + 1]; /* ln_drop's multipliers, float16-aligned */
+        float *dc = (float *)dcv;
+        if (fused && drop_threshold) ln_drop_row(dc, (uint)off, d, DROP_ARGS);
         for (int k = l; k < chunks; k += WG) {
             floatV sg, sb, eg, eb, gk = ln_load(gamma, k, d);
             if (next) LN_BWD_SUMS(r + 1, k, gk, a1, a2);
@@ -257,7 +298,7 @@ ALWAYS void ln_bwd_group(const int fused, __local float2 *s, __global float *dx,
             } else {
                 if (has_dsum) t += ln_load(dsum + off, k, d);
                 if (has_dx) ln_store(ln_load(dx + off, k, d) + t, dx + off, k, d);
-                if (drop_threshold) t *= ln_drop((uint)off + (uint)(VW * k), DROP_ARGS);
+                if (drop_threshold) t *= ln_drop(dc, (uint)off, k, DROP_ARGS);
                 ln_store(ln_load(ds + off, k, d) + t, ds + off, k, d);
             }
             ln_kahan(&sg, &eg, dyk * xh);

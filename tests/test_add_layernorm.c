@@ -16,7 +16,8 @@
 
 #define EPS 1e-5f
 static const int sizes_n[] = {1, 7, 33, 257};
-static const int sizes_d[] = {1, 13, 64, 257, 512};
+static const int sizes_d[] = {1, 13, 64, 100, 257, 512, 1100}; /* 100: rows end mid-chunk; 1100: past the
+                                                                   * multipliers computed ahead (1024) */
 static const clf_layernorm_cfg cfg_default = {0}, cfg_gpu = {64};
 
 /* p == 0.25 at a site and step of its own; NULL: none. */

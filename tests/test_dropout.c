@@ -1,8 +1,9 @@
 /* Dropout masks on the device against the host twin of Philox (src/philox.c): bit-identical keep
  * decisions for many (index, site, step, seed), indices up to 2^32 - 1 and not multiples of 4;
- * the same results for every work-group size, for the four-per-work-item body and the scalar tail, and for a
- * tensor processed in pieces. */
+ * the same results for every work-group size, for the four-per-work-item body and the scalar tail,
+ * the 64-per-work-item wide kernel (16-lane Philox), and for a tensor processed in pieces. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,20 +48,25 @@ START_TEST(device_mask_matches_host) {
         if (c % 8 == 1) d.seed &= 0xFFFFFFFFull; /* zero high word */
         if (c % 8 == 2) d.seed <<= 32;           /* zero low word */
         /* mask indices from 0, from a random multiple of 4, and ending at 2^32 - 1 (vec 1: an odd start) */
-        int vec = c % 2 ? 1 : 4;
+        const int vecs[3] = {1, 4, 64};
+        int vec = vecs[c % 3];
+        const char *kind = vec == 1 ? "tail only" : vec == 4 ? "body" : "wide";
         uint32_t starts[3] = {0, harness_below(UINT32_MAX - 2 * n) & ~3u, (uint32_t)(0x100000000ull - n)};
-        if (vec == 4) starts[2] &= ~3u;
+        if (vec != 1) starts[2] &= ~3u;
         for (int k = 0; k < 3; k++) {
             clf_elementwise_cfg cfg = {0, vec, starts[k]};
             CLF_CK(clf_residual_dropout_fwd_cfg(dev, yb, NULL, sb, n, &d, &cfg));
             float *y = harness_download(yb, n);
-            expect_mask(vec == 4 ? "fwd, body" : "fwd, tail only", y, n, &d, starts[k]);
+            char what[32];
+            snprintf(what, sizeof what, "fwd, %s", kind);
+            expect_mask(what, y, n, &d, starts[k]);
             free(y);
             /* backward regenerates the same mask: 0 + drop(1) */
             CLF_CK(clf_buffer_write(dev, db, 0, n * sizeof(float), zeros));
             CLF_CK(clf_residual_dropout_bwd_cfg(dev, NULL, db, sb, n, &d, &cfg));
             float *g = harness_download(db, n);
-            expect_mask(vec == 4 ? "bwd, body" : "bwd, tail only", g, n, &d, starts[k]);
+            snprintf(what, sizeof what, "bwd, %s", kind);
+            expect_mask(what, g, n, &d, starts[k]);
             free(g);
         }
     }
@@ -74,7 +80,8 @@ START_TEST(independent_of_launch_shape) {
     clf_device *dev = harness_device();
     const size_t n = 100003;
     size_t max_wg = clf_device_get_info(dev)->max_work_group;
-    const clf_elementwise_cfg cfgs[] = {{1, 4, 0}, {13, 4, 0}, {256, 4, 0}, {13, 1, 0}, {64, 1, 0}, {256, 1, 0}};
+    const clf_elementwise_cfg cfgs[] = {{1, 4, 0},  {13, 4, 0},  {256, 4, 0}, {13, 1, 0},  {64, 1, 0},
+                                        {256, 1, 0}, {1, 64, 0}, {13, 64, 0}, {64, 64, 0}, {256, 64, 0}};
     clf_dropout d = {0.3f, random_seed64(), harness_below(1000), harness_below(100)};
     float *x = harness_random(n, -2, 2, NULL), *s = harness_random(n, -2, 2, NULL);
     float *dx0 = harness_random(n, -1, 1, NULL), *ds0 = harness_random(n, -1, 1, NULL);
@@ -107,7 +114,7 @@ END_TEST
 /* A tensor processed in pieces with mask0 = the piece's offset gives the bits of one launch. */
 START_TEST(pieces_match_whole) {
     clf_device *dev = harness_device();
-    const size_t n = 4099, cut = 1028; /* cut a multiple of 4 (body and tail), the rest scalar from an odd start */
+    const size_t n = 4099, cut = 1028; /* wide to cut (a multiple of 4), body and tail to cut + 5, then scalar */
     clf_dropout d = {0.5f, random_seed64(), 7, 3};
     float *s = harness_random(n, -2, 2, NULL);
     cl_mem sb = harness_upload(s, n), yb = harness_poisoned(n), pb = harness_poisoned(n);
@@ -117,7 +124,7 @@ START_TEST(pieces_match_whole) {
     for (int k = 0; k < 3; k++) {
         size_t off = starts[k], len = starts[k + 1] - off;
         CLF_CK(clf_buffer_write(dev, pb, 0, len * sizeof *s, s + off));
-        clf_elementwise_cfg cfg = {0, off % 4 ? 1 : 4, (uint32_t)off};
+        clf_elementwise_cfg cfg = {0, off % 4 ? 1 : k ? 4 : 64, (uint32_t)off};
         CLF_CK(clf_residual_dropout_fwd_cfg(dev, pb, NULL, pb, len, &d, &cfg)); /* in place */
         float *got = harness_download(pb, len);
         ck_assert_msg(memcmp(got, whole + off, len * sizeof *got) == 0, "piece at %zu differs", off);

@@ -223,6 +223,8 @@ START_TEST(invalid_arguments) {
     size_t max_wg = clf_device_get_info(dev)->max_work_group;
     EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 3, 0}), "vec");
     EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 4, 2}), "mask0");
+    EXPECT_INVALID(clf_residual_dropout_bwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 64, 6}), "mask0");
+    EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 16, 0}), "vec");
     EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 1, 0xFFFFFFF8u}),
                    "2^32");
     EXPECT_INVALID(clf_residual_dropout_bwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){max_wg + 1, 4, 0}),

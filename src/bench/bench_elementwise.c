@@ -38,6 +38,7 @@ static clf_status bench_shape(clf_bench *b, ew_ctx *c, const char *shape) {
         {"residual_dropout_fwd", run_fwd, 0.1f, 3},
         {"residual_dropout_fwd_p0", run_fwd, 0.0f, 3},
         {"residual_dropout_bwd", run_bwd, 0.1f, 5},
+        {"residual_dropout_bwd_p0", run_bwd, 0.0f, 5},
         {"axpy", run_axpy, 0.0f, 3},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -1,6 +1,7 @@
 /* Launchers of cl/elementwise.cl: argument checks, the dropout parameters as the kernels take them
- * (threshold, scale, the seed split into two words), the program variant (-DDROP, -DACC) and the split
- * of n into a body of whole work-groups and a checked tail. */
+ * (threshold, scale, the seed split into two words), the program variant (-DDROP, -DACC, -DALIGNED)
+ * and the split of n into a body of whole work-groups and a checked tail, or (vec 64) one launch of
+ * the wide kernel. */
 #include "ops/elementwise.h"
 
 #include <math.h>
@@ -13,10 +14,12 @@
 #define EW_MAX_N 0xFFFFFFF0u /* indices and n are 32-bit in the kernels, with room for rounding up */
 
 /* Body kernel over `body` work-items (elements [0, 4 * body), whole work-groups), tail kernel over
- * elements [start, n). vec 1 puts everything in the tail. */
+ * elements [start, n). vec 1 puts everything in the tail. wide (vec 64): the _wide kernel alone over
+ * `body` work-items, ceil(n / 64) rounded up to whole work-groups; start = n. */
 typedef struct ew_launch {
     size_t wg, body, start, n;
     uint32_t mask0;
+    int wide, aligned;
 } ew_launch;
 
 /* Resolve cfg against the device and n; every launcher starts here. */
@@ -25,30 +28,48 @@ static clf_status ew_prepare(clf_device *dev, const char *op, size_t n, const cl
     if (!dev) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dev is NULL", op);
     if (n == 0) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: n is 0", op);
     if (n > EW_MAX_N) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: n = %zu exceeds %u", op, n, EW_MAX_N);
+    const clf_device_info *info = clf_device_get_info(dev);
     l->wg = cfg && cfg->wg ? cfg->wg : EW_DEFAULT_WG;
-    int vec = cfg && cfg->vec ? cfg->vec : 4;
+    /* CPUs: explicit float16 code with one 16-lane Philox call per 64 elements; GPUs vectorize the
+     * four-per-item body across work-items themselves */
+    int vec = cfg && cfg->vec ? cfg->vec : info->is_cpu ? 64 : 4;
     l->mask0 = cfg ? cfg->mask0 : 0;
     l->n = n;
-    size_t max_wg = clf_device_get_info(dev)->max_work_group;
+    size_t max_wg = info->max_work_group;
     if (l->wg > max_wg)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: work-group size %zu exceeds the device's %zu", op, l->wg, max_wg);
-    if (vec != 1 && vec != 4) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: vec = %d, not 1 or 4", op, vec);
-    if (vec == 4 && l->mask0 % 4)
-        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: mask0 = %u is not a multiple of 4 (vec 4)", op, l->mask0);
+    if (vec != 1 && vec != 4 && vec != 64)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: vec = %d, not 1, 4 or 64", op, vec);
+    if (vec != 1 && l->mask0 % 4)
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: mask0 = %u is not a multiple of 4 (vec %d)", op, l->mask0, vec);
     if ((uint64_t)l->mask0 + n > ((uint64_t)1 << 32))
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: mask indices %u + %zu pass 2^32", op, l->mask0, n);
-    l->body = vec == 4 ? n / 4 / l->wg * l->wg : 0;
-    l->start = 4 * l->body;
+    l->wide = vec == 64;
+    l->aligned = info->mem_base_align % (16 * sizeof(float)) == 0;
+    if (l->wide) {
+        l->body = ((n + 63) / 64 + l->wg - 1) / l->wg * l->wg;
+        l->start = n;
+    } else {
+        l->body = vec == 4 ? n / 4 / l->wg * l->wg : 0;
+        l->start = 4 * l->body;
+    }
     return CLF_OK;
 }
 
-/* Launch `kernel` (body) and `kernel`_tail: bufs first, then (tail only) start and n, then params. */
+/* Launch `kernel` (body) and `kernel`_tail: bufs first, then (tail only) start and n, then params; or
+ * `kernel`_wide: bufs, n, params. */
 static clf_status ew_run(clf_device *dev, const ew_launch *l, const char *options, const char *kernel, size_t nb,
                          const clf_arg *bufs, size_t np, const clf_arg *params) {
     clf_arg args[16];
     char tail[64];
     size_t k = 0;
     for (size_t i = 0; i < nb; i++) args[k++] = bufs[i];
+    if (l->wide) {
+        args[k++] = CLF_ARG_UINT(l->n);
+        for (size_t i = 0; i < np; i++) args[k++] = params[i];
+        snprintf(tail, sizeof tail, "%s_wide", kernel);
+        return clf_run(dev, "elementwise", options, tail, 1, &l->body, &l->wg, k, args);
+    }
     for (size_t i = 0; i < np; i++) args[k++] = params[i];
     if (l->body) {
         clf_status st = clf_run(dev, "elementwise", options, kernel, 1, &l->body, &l->wg, k, args);
@@ -80,7 +101,7 @@ clf_status clf_dropout_args_of(const char *fn, const clf_dropout *d, clf_dropout
 }
 
 static void ew_options(char *out, size_t size, const ew_launch *l, int drop, int acc) {
-    snprintf(out, size, "-DWG=%zu -DDROP=%d -DACC=%d", l->wg, drop, acc);
+    snprintf(out, size, "-DWG=%zu -DDROP=%d -DACC=%d -DALIGNED=%d", l->wg, drop, acc, l->aligned);
 }
 
 /* Both residual kernels: three buffers, then the mask index of element 0 and the dropout; acc picks
@@ -136,7 +157,8 @@ static clf_status ew_binary(clf_device *dev, const char *op, const char *kernel,
                             float alpha) {
     ew_launch l;
     char options[64];
-    clf_status st = ew_prepare(dev, op, n, NULL, &l);
+    const clf_elementwise_cfg cfg = {0, 4, 0}; /* no wide kernels */
+    clf_status st = ew_prepare(dev, op, n, &cfg, &l);
     if (st != CLF_OK) return st;
     if (!dst) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dst is NULL", op);
     if (!src) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: src is NULL", op);

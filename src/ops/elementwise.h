@@ -46,8 +46,9 @@ clf_status clf_scale(clf_device *dev, cl_mem dst /* [n] */, cl_mem src /* [n] */
  * pieces and lets tests reach indices near 2^32 without 16 GiB buffers. */
 typedef struct clf_elementwise_cfg {
     size_t wg;      /* work-group size; 0: the default (64) */
-    int vec;        /* elements per work-item: 4 (one Philox block each, the default) or 1; 0: the default */
-    uint32_t mask0; /* mask index of element 0; a multiple of 4 when vec is 4 */
+    int vec;        /* elements per work-item: 4 (one Philox block each; the default on GPUs), 64 (float16
+                     * code, one 16-lane Philox call each; the default on CPUs) or 1; 0: the default */
+    uint32_t mask0; /* mask index of element 0; a multiple of 4 when vec is 4 or 64 */
 } clf_elementwise_cfg;
 
 /* The launchers above with an explicit configuration (NULL: the defaults). mask0 + n must not
