@@ -129,10 +129,12 @@ __attribute__((always_inline)) inline void clf_drop64(float16 *f, uint e, DROP_P
 }
 
 /* exp(x) for x <= 0 (NaN stays NaN, -inf and anything below -87 give 0, i.e. results under 2^-125
- * flush to zero), within about 1 ulp: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in two parts, the
- * first exact in few bits so n * C1 is exact), exp(r) by Cephes' degree-7 polynomial, then 2^n built
- * in the exponent bits. The library exp of some drivers (PoCL's among them) is several times slower.
- * One definition per width: clf_exp_neg1 (float), clf_exp_neg4, clf_exp_neg8, clf_exp_neg16. */
+ * flush to zero), within 2e-7 relative: x = n ln2 + r with |r| <= ln2/2 (Cody-Waite: ln2 in two
+ * parts, the first exact in few bits so n * C1 is exact), exp(r) by a degree-5 polynomial fit for
+ * relative error on [-ln2/2, ln2/2], then 2^n (1 + q) as one fma with 2^n built in the exponent bits.
+ * The library exp of some drivers (PoCL's among them) is several times slower, and this exp is most
+ * of the arithmetic of softmax-like kernels on CPUs. One definition per width: clf_exp_neg1 (float),
+ * clf_exp_neg4, clf_exp_neg8, clf_exp_neg16. */
 #define CLF_DEFINE_EXP_NEG(W, F, AS_I, AS_F)                                                              \
     __attribute__((always_inline)) inline F clf_exp_neg##W(F x) {                                       \
         F xc = select(x, (F)(-88.0f), x < -88.0f); /* NaN compares false and passes through */          \
@@ -142,15 +144,12 @@ __attribute__((always_inline)) inline void clf_drop64(float16 *f, uint e, DROP_P
         F n = big - 12582912.0f;                                                                        \
         F r = fma(n, (F)(-0.693359375f), xc);                                                           \
         r = fma(n, (F)(2.12194440e-4f), r);                                                             \
-        F p = (F)(1.9875691500e-4f);                                                                    \
-        p = fma(p, r, (F)(1.3981999507e-3f));                                                           \
-        p = fma(p, r, (F)(8.3334519073e-3f));                                                           \
-        p = fma(p, r, (F)(4.1665795894e-2f));                                                           \
-        p = fma(p, r, (F)(1.6666665459e-1f));                                                           \
-        p = fma(p, r, (F)(5.0000001201e-1f));                                                           \
-        p = fma(p, r * r, r) + 1.0f;                                                                    \
+        F p = (F)(8.31252523e-3f);                                                                      \
+        p = fma(p, r, (F)(4.18901145e-2f));                                                             \
+        p = fma(p, r, (F)(1.66671142e-1f));                                                             \
+        p = fma(p, r, (F)(4.99992311e-1f));                                                             \
         F two_n = AS_F((AS_I(big) - 0x4B400000 + 127) << 23);                                           \
-        return select(p * two_n, (F)(0.0f), x < -87.0f);                                                \
+        return select(fma(fma(p, r * r, r), two_n, two_n), (F)(0.0f), x < -87.0f);                     \
     }
 CLF_DEFINE_EXP_NEG(1, float, as_int, as_float)
 CLF_DEFINE_EXP_NEG(4, float4, as_int4, as_float4)

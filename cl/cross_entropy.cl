@@ -14,30 +14,9 @@
 #define floatv CE_CAT(float, VW)
 #define intv CE_CAT(int, VW)
 
-/* exp(x) for x <= 0 (or NaN; below -87 it gives 0), within 2e-7 relative: cl/common.cl's
- * clf_exp_neg (PoCL's library exp was this kernel's limit) with a degree-5 polynomial, fit for
- * relative error on [-ln2/2, ln2/2], instead of degree 7, and 2^n (1 + q) as one fma. The exp is most
- * of the kernel's arithmetic on CPUs: 3 of its 17 vector operations fewer. */
-#define CE_DEFINE_EXP(W, F, AS_I, AS_F)                                                                 \
-    __attribute__((always_inline)) inline F ce_exp_neg##W(F x) {                                        \
-        F xc = select(x, (F)(-88.0f), x < -88.0f); /* NaN compares false and passes through */          \
-        F big = xc * 1.44269504088896341f + 12582912.0f; /* n = round(x / ln2), by 1.5 * 2^23 */         \
-        F n = big - 12582912.0f;                                                                        \
-        F r = fma(n, (F)(-0.693359375f), xc);                                                           \
-        r = fma(n, (F)(2.12194440e-4f), r);                                                             \
-        F p = (F)(8.31252523e-3f);                                                                      \
-        p = fma(p, r, (F)(4.18901145e-2f));                                                             \
-        p = fma(p, r, (F)(1.66671142e-1f));                                                             \
-        p = fma(p, r, (F)(4.99992311e-1f));                                                             \
-        F two_n = AS_F((AS_I(big) - 0x4B400000 + 127) << 23);                                           \
-        return select(fma(fma(p, r * r, r), two_n, two_n), (F)(0.0f), x < -87.0f);                     \
-    }
-CE_DEFINE_EXP(1, float, as_int, as_float)
-CE_DEFINE_EXP(4, float4, as_int4, as_float4)
-CE_DEFINE_EXP(8, float8, as_int8, as_float8)
-CE_DEFINE_EXP(16, float16, as_int16, as_float16)
-#define ce_exp CE_CAT(ce_exp_neg, VW)
-#define ce_exp1 ce_exp_neg1
+/* exp for x <= 0 at the walk's width (cl/common.cl): the library exp of PoCL was this kernel's limit. */
+#define ce_exp CE_CAT(clf_exp_neg, VW)
+#define ce_exp1 clf_exp_neg1
 
 /* Vector j of a row at any float alignment. On CPUs (one item per row) through a typedef that lowers
  * the alignment: one unaligned 512-bit move, where PoCL's vstore16 is four 128-bit stores. GPUs keep
