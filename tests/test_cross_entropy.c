@@ -32,6 +32,10 @@ typedef struct ce_out {
     float *loss_rows, *dlogits, loss;
 } ce_out;
 
+/* The launch configuration under test (NULL: the device's default). */
+static const clf_cross_entropy_cfg *forced_cfg;
+static void default_cfg(void) { forced_cfg = NULL; } /* each test starts on the default, even after a failure */
+
 /* Run forward+backward and the reduction on device, reading everything back. */
 static ce_out run_device(const float *logits, const int32_t *targets, int n, int v, float eps, float inv_count,
                          int with_grad) {
@@ -40,7 +44,7 @@ static ce_out run_device(const float *logits, const int32_t *targets, int n, int
     cl_mem d_logits = harness_upload(logits, nv), d_t = harness_upload_int(targets, (size_t)n);
     cl_mem d_rows = harness_poisoned((size_t)n), d_loss = harness_poisoned(1);
     cl_mem d_dx = with_grad ? harness_poisoned(nv) : NULL;
-    CLF_CK(clf_cross_entropy_fwd_bwd(dev, d_rows, d_dx, d_logits, d_t, n, v, PAD, eps, inv_count));
+    CLF_CK(clf_cross_entropy_fwd_bwd_cfg(dev, d_rows, d_dx, d_logits, d_t, n, v, PAD, eps, inv_count, forced_cfg));
     CLF_CK(clf_loss_reduce(dev, d_loss, d_rows, n, inv_count));
     ce_out o = {harness_download(d_rows, (size_t)n), with_grad ? harness_download(d_dx, nv) : NULL, 0};
     float *l = harness_download(d_loss, 1);
@@ -135,6 +139,24 @@ START_TEST(row_groups) {
         }
     check_case(263, 259, 0.0f, 0.0, 0, 0);
     check_case(1031, 17, 0.1f, 0.5, 0, 0);
+}
+END_TEST
+
+/* The GPU layouts (a work-group of 64 or 256 per row, vectors of 4 or 8, one row per group), forced
+ * here so that CPU-only CI runs the code GPUs take: row lengths below, at and past a group's reach,
+ * with and without a vector tail, pad rows, smoothing, loss only. */
+START_TEST(gpu_layouts) {
+    const clf_cross_entropy_cfg cfgs[] = {{64, 4, 1}, {256, 4, 1}, {64, 8, 1}, {64, 4, 3}};
+    const int vs[] = {1, 3, 7, 64, 259, 1000, 2049};
+    for (int c = 0; c < 4; c++) {
+        forced_cfg = &cfgs[c];
+        for (int b = 0; b < 7; b++) {
+            check_case(7, vs[b], 0.1f, 0.25, 0, 1);
+            check_case(1, vs[b], 0.0f, 0.0, 3.0, 1);
+        }
+        check_case(33, 259, 0.1f, 0.25, 0, 0);
+    }
+    forced_cfg = NULL;
 }
 END_TEST
 
@@ -278,6 +300,10 @@ START_TEST(rejects_invalid_arguments) {
     ck_assert_int_eq(clf_loss_reduce(dev, rows, NULL, 4, 0.25f), CLF_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(clf_errmsg(), "loss_rows"));
     ck_assert_int_eq(clf_loss_reduce(dev, rows, rows, 0, 0.25f), CLF_ERR_INVALID_ARG);
+    const clf_cross_entropy_cfg bad[] = {{3, 4, 1}, {64, 5, 1}, {1, 16, 17}, {-2, 0, 0}};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(clf_cross_entropy_fwd_bwd_cfg(dev, rows, dx, x, t, 4, 5, PAD, 0.1f, 0.25f, &bad[i]),
+                         CLF_ERR_INVALID_ARG);
     ck_assert_int_eq(clf_loss_reduce(dev, rows, rows, 4, INFINITY), CLF_ERR_INVALID_ARG);
     harness_release(rows);
     harness_release(dx);
@@ -290,10 +316,12 @@ static Suite *suite(void) {
     Suite *s = suite_create("cross_entropy");
     TCase *tc = tcase_create("cross_entropy");
     tcase_set_timeout(tc, 900);
+    tcase_add_checked_fixture(tc, default_cfg, NULL);
     tcase_add_test(tc, matches_reference);
     tcase_add_test(tc, matches_reference_wide_rows);
     tcase_add_test(tc, vector_tails);
     tcase_add_test(tc, row_groups);
+    tcase_add_test(tc, gpu_layouts);
     tcase_add_test(tc, large_logits_stay_finite);
     tcase_add_test(tc, loss_only_without_dlogits);
     tcase_add_test(tc, all_pad_rows_give_zero);

@@ -11,7 +11,8 @@ embeddings and attention probabilities, random tokens, no PAD):
 
 clformer runs `clformer bench --train` on --device; PyTorch runs on the CPU with --threads threads,
 once with its best settings (OMP_WAIT_POLICY=passive, OPENBLAS_CORETYPE=SkylakeX,
-torch.set_num_threads) and once out of the box. Each run is its own process; the three alternate
+torch.set_num_threads) and once out of the box. With --torch-device cuda PyTorch runs on the GPU in
+float32 (TF32 off in both runs), its best settings being the fused AdamW. Each run is its own process; the three alternate
 (clformer, PyTorch best, PyTorch default) for --rounds rounds and the medians are printed, with the
 ratio clformer / PyTorch taken per round. PyTorch's generation is incremental decoding written here
 (each layer's self-attention keys and values cached, cross-attention keys and values computed once),
@@ -24,6 +25,7 @@ a Markdown table; --json FILE keeps every run.
 
   /usr/bin/python3 tools/bench_vs_torch.py --quick
   /usr/bin/python3 tools/bench_vs_torch.py --device cpu --rounds 5 --markdown perf.md
+  python3 tools/bench_vs_torch.py --device gpu --torch-device cuda --python python3   # an NVIDIA GPU
 """
 import argparse
 import datetime
@@ -59,9 +61,19 @@ def torch_worker(a):
     import torch.nn as nn
     import torch.nn.functional as F
 
-    if a.set_threads:
+    cuda = a.torch_device == "cuda"
+    if cuda:  # float32 on both sides: no TF32 tensor-core rounding
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+    elif a.set_threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    dev = torch.device(a.torch_device)
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize()
+
     cfg = CONFIGS[a.config]
     D, H, V = cfg["d_model"], cfg["heads"], cfg["vocab"]
 
@@ -115,14 +127,16 @@ def torch_worker(a):
                     y = layer(y, src_mask=causal)
             return self.generator(y)
 
-    model = Model()
-    opt = torch.optim.AdamW(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0)
+    model = Model().to(dev)
+    fused = dict(fused=True) if cuda and a.set_threads else {}  # "best" on a GPU: the fused AdamW
+    opt = torch.optim.AdamW(model.parameters(), lr=1.0, betas=(0.9, 0.98), eps=1e-9, weight_decay=0.0, **fused)
     noam = lambda s: D ** -0.5 * min((s + 1) ** -0.5, (s + 1) * WARMUP_LR ** -1.5)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, noam)
     B, S, T = cfg["batch"], cfg["src"], cfg["tgt"]
     g = torch.Generator().manual_seed(a.seed)
-    batches = [(torch.randint(0, V, (B, max(S, 1)), generator=g), torch.randint(0, V, (B, T), generator=g),
-                torch.randint(0, V, (B, T), generator=g)) for _ in range(4)]
+    batches = [tuple(x.to(dev) for x in (torch.randint(0, V, (B, max(S, 1)), generator=g),
+                                         torch.randint(0, V, (B, T), generator=g), torch.randint(0, V, (B, T), generator=g)))
+               for _ in range(4)]
 
     def step(i):
         src, tgt_in, tgt_out = batches[i % len(batches)]
@@ -137,18 +151,23 @@ def torch_worker(a):
 
     model.train()
     losses = [step(i) for i in range(a.warmup)]
+    sync()
     t0 = time.perf_counter()
     losses += [step(a.warmup + i) for i in range(a.steps)]
+    sync()
     dt = time.perf_counter() - t0
-    out = dict(threads=torch.get_num_threads(), torch=torch.__version__, step_ms=dt * 1e3 / a.steps,
+    out = dict(threads=torch.get_num_threads(), torch=torch.__version__,
+               torch_device=torch.cuda.get_device_name() if cuda else "CPU", step_ms=dt * 1e3 / a.steps,
                train_tokens_per_s=B * T * a.steps / dt, losses=losses)
     if a.gen_batch > 0 and cfg["arch"] == "encdec":
         model.eval()
-        src = torch.randint(0, 256, (a.gen_batch, S), generator=g)
+        src = torch.randint(0, 256, (a.gen_batch, S), generator=g).to(dev)
         with torch.no_grad():
             generate(model, src, 2, F)  # first calls allocate
+            sync()
             t0 = time.perf_counter()
             generate(model, src, a.gen_tokens, F)
+            sync()
             dt = time.perf_counter() - t0
         out.update(gen_ms=dt * 1e3, gen_tokens_per_s=a.gen_batch * a.gen_tokens / dt)
     print(json.dumps(out))
@@ -166,7 +185,7 @@ def generate(model, src, n, F):
         wk, wv = ca.in_proj_weight[D : 2 * D], ca.in_proj_weight[2 * D :]
         bk, bv = ca.in_proj_bias[D : 2 * D], ca.in_proj_bias[2 * D :]
         caches.append(dict(k=[], v=[], ck=F.linear(mem, wk, bk), cv=F.linear(mem, wv, bv)))
-    tok = torch.full((B, 1), BOS, dtype=torch.long)
+    tok = torch.full((B, 1), BOS, dtype=torch.long, device=src.device)
     for t in range(n):
         x = model.embed(model.tgt_embed, tok, t)  # [B, 1, D]
         for layer, c in zip(model.dec, caches):
@@ -199,10 +218,16 @@ def attend(q, k, v, H):
 # ---------------------------------------------------------------------------------------------
 # The driver.
 
-def ensure_torch():
-    probe = subprocess.run([TORCH_PY, "-c", "import torch"], capture_output=True)
+def ensure_torch(a):
+    probe = subprocess.run([a.python, "-c", "import torch"], capture_output=True)
     if probe.returncode == 0:
+        if a.torch_device == "cuda":
+            p = subprocess.run([a.python, "-c", "import torch; assert torch.cuda.is_available()"], capture_output=True)
+            if p.returncode != 0:
+                sys.exit(f"bench_vs_torch: PyTorch under {a.python} sees no CUDA device")
         return
+    if a.python != TORCH_PY or a.torch_device == "cuda":
+        sys.exit(f"bench_vs_torch: {a.python} cannot import torch")
     print("PyTorch is missing: installing Debian's python3-torch with apt (about 1 GB)...", file=sys.stderr)
     cmd = ["apt-get", "install", "-y", "python3-torch"]
     if os.geteuid() != 0:
@@ -257,7 +282,8 @@ def clean_env(extra=None):
 
 
 def run_torch(a, name, best):
-    cmd = [TORCH_PY, os.path.abspath(__file__), "--worker", name, "--threads", str(a.threads), "--steps",
+    cmd = [a.python, os.path.abspath(__file__), "--worker", name, "--torch-device", a.torch_device, "--threads",
+           str(a.threads), "--steps",
            str(a.steps), "--warmup", str(a.warmup), "--seed", str(a.seed), "--gen-batch", str(a.gen_batch),
            "--gen-tokens", str(a.gen_tokens)]
     if best:
@@ -287,6 +313,8 @@ def main():
     ap.add_argument("--clformer", default=os.path.join(ROOT, "build", "clformer"), help="the clformer executable")
     ap.add_argument("--device", help="clformer's device selector (P:D, gpu, cpu, any, part of a name)")
     ap.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2, this machine's cores)")
+    ap.add_argument("--torch-device", choices=("cpu", "cuda"), default="cpu", help="where PyTorch runs (default cpu)")
+    ap.add_argument("--python", default=TORCH_PY, help=f"the Python that imports torch (default {TORCH_PY})")
     ap.add_argument("--rounds", type=int, help="alternating rounds (default 3; --quick 1)")
     ap.add_argument("--steps", type=int, help="timed training steps per run (default 20; --quick 8)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
@@ -307,7 +335,7 @@ def main():
     a.steps = a.steps or (8 if a.quick else 20)
     if not os.access(a.clformer, os.X_OK):
         sys.exit(f"bench_vs_torch: no clformer executable at {a.clformer} (build it, or give --clformer)")
-    ensure_torch()
+    ensure_torch(a)
 
     load0 = os.getloadavg()
     runs = {n: {"clformer": [], "best": [], "default": []} for n in CONFIGS}
@@ -335,10 +363,11 @@ def main():
     cpu, cores = machine()
     dev = runs["encdec"]["clformer"][0]["device"]
     tv = runs["encdec"]["best"][0]
-    cmd = "/usr/bin/python3 tools/bench_vs_torch.py " + " ".join(sys.argv[1:])
+    cmd = f"{a.python} tools/bench_vs_torch.py " + " ".join(sys.argv[1:])
+    where = (f"on {tv['torch_device']} in float32 (best: fused AdamW)" if a.torch_device == "cuda" else
+             f"on the CPU with {tv['threads']} threads (out of the box: {runs['encdec']['default'][0]['threads']})")
     lines = [
-        f"Machine: {cpu}, {cores} cores; clformer on `{dev}`; PyTorch {tv['torch']} on the CPU with "
-        f"{tv['threads']} threads (out of the box: {runs['encdec']['default'][0]['threads']}).",
+        f"Machine: {cpu}, {cores} cores; clformer on `{dev}`; PyTorch {tv['torch']} {where}.",
         f"Command: `{cmd}` ({a.rounds} round(s) of {a.steps} timed steps after {a.warmup} warm-up; medians), "
         f"{datetime.date.today().isoformat()}. Load average {load0[0]:.1f} before, {load1[0]:.1f} after"
         + (" (the machine was busy with other work: compare the ratios, measured side by side)." if max(load0[0], load1[0]) > 0.5 * cores else "."),

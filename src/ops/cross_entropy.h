@@ -17,6 +17,18 @@ clf_status clf_cross_entropy_fwd_bwd(clf_device *dev, cl_mem loss_rows /* [n] */
                                      cl_mem logits /* [n, v] */, cl_mem targets /* int32 [n] */,
                                      int n, int v, int pad, float label_smoothing, float inv_count);
 
+/* A launch configuration, for tests and benchmarks (zero fields: the device's default): wg work-items
+ * per row (a power of two; 1 is the CPU walk), vw the vector width (4, 8, 16), rows per work-group (up
+ * to 16, taken in turn). A device that cannot take wg gets the largest power of two it can. */
+typedef struct clf_cross_entropy_cfg {
+    int wg, vw, rows;
+} clf_cross_entropy_cfg;
+
+clf_status clf_cross_entropy_fwd_bwd_cfg(clf_device *dev, cl_mem loss_rows /* [n] */,
+                                         cl_mem dlogits /* [n, v] or NULL */, cl_mem logits /* [n, v] */,
+                                         cl_mem targets /* int32 [n] */, int n, int v, int pad, float label_smoothing,
+                                         float inv_count, const clf_cross_entropy_cfg *cfg);
+
 /* loss[0] = inv_count * sum(loss_rows), deterministic (fixed-order tree). */
 clf_status clf_loss_reduce(clf_device *dev, cl_mem loss /* [1] */, cl_mem loss_rows /* [n] */, int n, float inv_count);
 
