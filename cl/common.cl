@@ -210,6 +210,26 @@ __attribute__((always_inline)) inline float16 clf_act16(int act, float16 v) {
     return v;
 }
 
+/* GEMM's epilogue, shared by the kernels that write C (cl/gemm.cl, cl/gemm_local.cl): EPI_PARAMS are
+ * their arguments, EPI_PASS hands them on. v = alpha * product + beta * C, then with has_bias
+ * v += bias[j] (bias [n]), with has_pre pre = v (pre laid out as C), then C = clf_act(act, v). */
+#define EPI_PARAMS __global const float *bias, int has_bias, int act, __global float *pre, int has_pre
+#define EPI_PASS bias, has_bias, act, pre, has_pre
+
+/* The epilogue of one element: v is the product's value at (C's) offset off and column j. */
+__attribute__((always_inline)) inline float gemm_epi1(float v, long off, int j, EPI_PARAMS) {
+    if (has_bias) v += bias[j];
+    if (has_pre) pre[off] = v;
+    return clf_act(act, v);
+}
+
+/* C[off] = epilogue(x + beta C[off]) for x = alpha * product; beta = 0 never reads C (BLAS: NaN there
+ * does not propagate). */
+__attribute__((always_inline)) inline void gemm_store1(__global float *c, long off, int j, float x, float beta,
+                                                       EPI_PARAMS) {
+    c[off] = gemm_epi1(beta != 0.0f ? mad(beta, c[off], x) : x, off, j, EPI_PASS);
+}
+
 /* Chunk k (floats 16k .. 16k + 15) of a row of n floats: those at or past n read as 0. */
 __attribute__((always_inline)) inline float16 clf_load16(__global const float *p, int k, int n) {
     if (16 * k + 16 <= n) return vload16(k, p);

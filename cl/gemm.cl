@@ -10,9 +10,8 @@
  *   B in place (B_INPLACE): element (kk, j) of op(B) at b_off + j * b_js + kk * b_ks (b_ps = 32 * b_js).
  * Split K: z = batch entry * splits + part; each part writes its partial tile to a dense scratch
  * [batch][splits][m][n] and gemm_reduce_split sums the parts in a fixed order (deterministic).
- * Epilogue (EPI_PARAMS, in the kernel that writes C): v = alpha * product + beta * C, then with
- * has_bias v += bias[j] (bias [n]), with has_pre pre = v (pre laid out as C), then C = clf_act(act, v):
- * a linear layer's bias and activation without another pass over C. */
+ * Epilogue (EPI_PARAMS of cl/common.cl, in the kernel that writes C): a linear layer's bias and
+ * activation without another pass over C. */
 #include "common.cl"
 
 #ifndef MR
@@ -28,15 +27,6 @@
 #ifndef DN
 #define DN 4 /* gemm_dot: columns of C per work-item */
 #endif
-
-#define EPI_PARAMS __global const float *bias, int has_bias, int act, __global float *pre, int has_pre
-
-/* The epilogue of one element: v is the product's value at (C's) offset off and column j. */
-inline float gemm_epi1(float v, long off, int j, EPI_PARAMS) {
-    if (has_bias) v += bias[j];
-    if (has_pre) pre[off] = v;
-    return clf_act(act, v);
-}
 
 /* One fused multiply-add where the hardware has it (PoCL compiles mad() as a multiply and an add). */
 #if defined(FP_FAST_FMAF) || CLF_CPU
@@ -143,9 +133,7 @@ __kernel void gemm_tile(__global float *c, int c_off, int ldc, int stride_c, /* 
             float t[NR];
             vstore16(v0, 0, t);
             vstore16(v1, 0, t + 16);
-            for (int j = 0; j < cols; j++)
-                cr[j] = gemm_epi1(beta != 0.0f ? mad(beta, cr[j], t[j]) : t[j], off + j, j0 + j, bias, has_bias, act,
-                                  pre, has_pre);
+            for (int j = 0; j < cols; j++) gemm_store1(c, off + j, j0 + j, t[j], beta, EPI_PASS);
         }
     }
 }
@@ -161,8 +149,7 @@ __kernel void gemm_reduce_split(__global float *c, int c_off, int ldc, int strid
     float s = 0.0f;
     for (int t = 0; t < splits; t++) s += src[t * mn];
     long off = c_off + (long)e * stride_c + (long)i * ldc + j;
-    c[off] = gemm_epi1(beta != 0.0f ? mad(beta, c[off], alpha * s) : alpha * s, off, j, bias, has_bias, act, pre,
-                       has_pre);
+    gemm_store1(c, off, j, alpha * s, beta, EPI_PASS);
 }
 
 /* C = alpha * A B^T + beta * C where rows of A [m, k] and of B [n, k] both run along k (x W^T, as a
@@ -206,8 +193,7 @@ __kernel void gemm_dot(__global float *c, int c_off, int ldc, int stride_c,   /*
             float s = clf_hsum16(acc[r][t]);
             if (r < rows && t < cols) {
                 long off = c_off + (long)z * stride_c + (long)(i0 + r) * ldc + j0 + t;
-                s = beta != 0.0f ? mad(beta, c[off], alpha * s) : alpha * s;
-                c[off] = gemm_epi1(s, off, j0 + t, bias, has_bias, act, pre, has_pre);
+                gemm_store1(c, off, j0 + t, alpha * s, beta, EPI_PASS);
             }
         }
 }

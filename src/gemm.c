@@ -1,11 +1,13 @@
 /* clf_gemm: arguments checked once here, then the variant chosen for the shape runs (own kernels
- * or CLBlast, see gemm_select.c). This file also holds the CLBlast path. */
+ * or CLBlast, see gemm_select.c). This file also holds the CLBlast path, tuned for the device before
+ * its first call (gemm_clblast_tune.c). */
 #include <clblast_c.h>
 
 #include "device_internal.h"
+#include "gemm_clblast_tune.h"
 #include "gemm_internal.h"
 
-static const char *clblast_name(CLBlastStatusCode s) {
+const char *clf_clblast_status_name(CLBlastStatusCode s) {
     switch (s) {
     case CLBlastNotImplemented: return "CLBlastNotImplemented";
     case CLBlastInvalidMatrixA: return "CLBlastInvalidMatrixA";
@@ -57,7 +59,7 @@ static clf_status scale_c(clf_device *dev, const clf_gemm_shape *s) {
             CLBlastStatusCode r = CLBlastSscal(len, g->beta, g->c, off, 1, &dev->queue, clf_device_profile_slot(dev));
             if (r != CLBlastSuccess)
                 return CLF_ERROR(CLF_ERR_OPENCL, "CLBlast scal of C (gemm with k = 0, m=%zu n=%zu): %s (%d)", g->m,
-                                 g->n, clblast_name(r), (int)r);
+                                 g->n, clf_clblast_status_name(r), (int)r);
             clf_device_profile_commit(dev);
         }
     }
@@ -65,6 +67,11 @@ static clf_status scale_c(clf_device *dev, const clf_gemm_shape *s) {
 }
 
 clf_status clf_gemm_clblast(clf_device *dev, const clf_gemm_shape *s) {
+    clf_status st = clf_clblast_tune(dev);
+    return st == CLF_OK ? clf_gemm_clblast_untuned(dev, s) : clf_error_context(st, "before CLBlast's first SGEMM");
+}
+
+clf_status clf_gemm_clblast_untuned(clf_device *dev, const clf_gemm_shape *s) {
     const clf_gemm_args *g = &s->g;
     CLBlastTranspose ta = g->trans_a ? CLBlastTransposeYes : CLBlastTransposeNo;
     CLBlastTranspose tb = g->trans_b ? CLBlastTransposeYes : CLBlastTransposeNo;
@@ -81,7 +88,7 @@ clf_status clf_gemm_clblast(clf_device *dev, const clf_gemm_shape *s) {
     if (r != CLBlastSuccess)
         return CLF_ERROR(caller_error(r) ? CLF_ERR_INVALID_ARG : CLF_ERR_OPENCL,
                          "CLBlast gemm %c%c m=%zu n=%zu k=%zu batch=%zu: %s (%d)", g->trans_a ? 'T' : 'N',
-                         g->trans_b ? 'T' : 'N', g->m, g->n, g->k, s->batch, clblast_name(r), (int)r);
+                         g->trans_b ? 'T' : 'N', g->m, g->n, g->k, s->batch, clf_clblast_status_name(r), (int)r);
     clf_device_profile_commit(dev);
     return CLF_OK;
 }
@@ -165,6 +172,7 @@ clf_status clf_gemm_run_variant_epi(clf_device *dev, const clf_gemm_shape *s, cl
     case CLF_GEMM_OWN_SPLIT:
     case CLF_GEMM_OWN_INPLACE:
     case CLF_GEMM_OWN_DOT:
+    case CLF_GEMM_OWN_LOCAL:
         if (clf_gemm_own_fits(s)) {
             if (fused) *fused = e != NULL;
             return clf_gemm_own(dev, s, v, e);

@@ -14,6 +14,8 @@ typedef enum clf_gemm_variant {
     CLF_GEMM_OWN_INPLACE, /* own kernel, A and B read in place: one launch, for small products */
     CLF_GEMM_OWN_DOT,     /* own kernel, C = A B^T as dot products of rows in place: one launch, for few
                              rows of C (a decoding step); other transposes run as OWN_INPLACE */
+    CLF_GEMM_OWN_LOCAL,   /* own kernel for GPUs: tiles of C from operand slices staged in local memory, one
+                             launch, all transposes; timed on GPUs only (slow on CPU devices) */
     CLF_GEMM_VARIANT_COUNT
 } clf_gemm_variant;
 
@@ -52,8 +54,10 @@ clf_status clf_gemm_choose(clf_device *dev, const clf_gemm_shape *s, clf_gemm_va
 struct clf_gemm_state; /* gemm_select.c; freed with the device */
 clf_status clf_gemm_state_get(clf_device *dev, struct clf_gemm_state **out);
 
-/* gemm_own.c: own kernels; splits > 1 only for CLF_GEMM_OWN_SPLIT. */
+/* gemm_own.c: own kernels (CLF_GEMM_OWN_*); splits > 1 only for CLF_GEMM_OWN_SPLIT. */
 clf_status clf_gemm_own(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v, const clf_gemm_epilogue *e);
+/* Whether the device can run CLF_GEMM_OWN_LOCAL (its work-group size and local memory). */
+bool clf_gemm_local_supported(const clf_device *dev);
 /* Whether the own kernels can take this shape (sizes fit their int arguments). */
 bool clf_gemm_own_fits(const clf_gemm_shape *s);
 /* Parts the split variant uses for this shape (1: splitting does not apply). */

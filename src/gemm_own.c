@@ -1,5 +1,6 @@
 /* Launchers of cl/gemm.cl: pack B (and A), the register-tiled kernel, and the fixed-order sum of
- * the split-K parts. Packing goes to the device-owned workspace, grown on demand. */
+ * the split-K parts. Packing goes to the device-owned workspace, grown on demand. Also the launcher
+ * of cl/gemm_local.cl, the local-memory tiled kernel for GPUs. */
 #include <limits.h>
 #include <stdio.h>
 
@@ -49,7 +50,7 @@ size_t clf_gemm_own_splits(const clf_gemm_shape *s) {
 #define STR(x) STR_(x)
 #define DOT_OPTIONS "-DDM=" STR(DOT_DM) " -DDN=" STR(DOT_DN)
 
-/* The five epilogue arguments of the kernel that writes C (EPI_PARAMS of cl/gemm.cl); absent buffers
+/* The five epilogue arguments of the kernel that writes C (EPI_PARAMS of cl/common.cl); absent buffers
  * are stood in for by c, never touched. */
 #define EPI_ARGS(e, c)                                                                                    \
     CLF_ARG_MEM((e) && (e)->bias ? (e)->bias : (c)), CLF_ARG_INT((e) && (e)->bias), CLF_ARG_INT((e) ? (e)->act : 0), \
@@ -66,8 +67,41 @@ static clf_status gemm_dot(clf_device *dev, const clf_gemm_shape *s, const clf_g
                    CLF_ARG_INT(g->k), CLF_ARG_FLOAT(g->alpha), CLF_ARG_FLOAT(g->beta), EPI_ARGS(e, g->c));
 }
 
+/* gemm_local (cl/gemm_local.cl): tiles of C of LOC_TM x LOC_TN per work-group of LOC_WX x LOC_WY items,
+ * k in slices of LOC_TK staged in local memory (two k-major tiles, rows padded by one word). */
+#define LOC_TM 64
+#define LOC_TN 64
+#define LOC_TK 16
+#define LOC_WX 16
+#define LOC_WY 16
+#define LOC_OPTIONS                                                                                      \
+    "-DTM=" STR(LOC_TM) " -DTN=" STR(LOC_TN) " -DTK=" STR(LOC_TK) " -DWX=" STR(LOC_WX) " -DWY=" STR(LOC_WY)
+#define LOC_LOCAL_BYTES ((size_t)LOC_TK * (LOC_TM + LOC_TN + 2) * sizeof(float))
+
+bool clf_gemm_local_supported(const clf_device *dev) {
+    return dev->info.max_work_group >= LOC_WX * LOC_WY && dev->info.local_mem >= LOC_LOCAL_BYTES;
+}
+
+/* C = act(alpha op(A) op(B) + beta C + bias): one launch, operands read in place, no workspace. */
+static clf_status gemm_local(clf_device *dev, const clf_gemm_shape *s, const clf_gemm_epilogue *e) {
+    const clf_gemm_args *g = &s->g;
+    if (!clf_gemm_local_supported(dev))
+        return CLF_ERROR(CLF_ERR_UNSUPPORTED, "gemm own-local needs work-groups of %d and %zu bytes of local memory; "
+                         "%s has %zu and %llu", LOC_WX * LOC_WY, LOC_LOCAL_BYTES, dev->info.name,
+                         dev->info.max_work_group, dev->info.local_mem);
+    size_t gd[3] = {cdiv(g->n, LOC_TN) * LOC_WX, cdiv(g->m, LOC_TM) * LOC_WY, s->batch};
+    size_t ld[3] = {LOC_WX, LOC_WY, 1};
+    return CLF_RUN(dev, "gemm_local", LOC_OPTIONS, "gemm_local", 3, gd, ld, CLF_ARG_MEM(g->c), CLF_ARG_INT(g->c_off),
+                   CLF_ARG_INT(s->ldc), CLF_ARG_INT(g->stride_c), CLF_ARG_MEM(g->a), CLF_ARG_INT(g->a_off),
+                   CLF_ARG_INT(s->lda), CLF_ARG_INT(g->stride_a), CLF_ARG_INT(g->trans_a), CLF_ARG_MEM(g->b),
+                   CLF_ARG_INT(g->b_off), CLF_ARG_INT(s->ldb), CLF_ARG_INT(g->stride_b), CLF_ARG_INT(g->trans_b),
+                   CLF_ARG_INT(g->m), CLF_ARG_INT(g->n), CLF_ARG_INT(g->k), CLF_ARG_FLOAT(g->alpha),
+                   CLF_ARG_FLOAT(g->beta), EPI_ARGS(e, g->c));
+}
+
 clf_status clf_gemm_own(clf_device *dev, const clf_gemm_shape *s, clf_gemm_variant v, const clf_gemm_epilogue *e) {
     const clf_gemm_args *g = &s->g;
+    if (v == CLF_GEMM_OWN_LOCAL) return gemm_local(dev, s, e);
     if (v == CLF_GEMM_OWN_DOT) {
         if (!g->trans_a && g->trans_b) return gemm_dot(dev, s, e);
         v = CLF_GEMM_OWN_INPLACE; /* the other transposes have no rows along k on both sides */

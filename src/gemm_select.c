@@ -1,7 +1,9 @@
 /* Which GEMM runs: forced (clf_gemm_force, then CLFORMER_GEMM=auto|own|clblast|own-packed|
- * own-direct|own-split|own-inplace|own-dot) or chosen per shape by timing the candidates once, on a proxy of the shape
- * capped in work, and remembered in memory and in a file beside the kernel binaries. Every variant
- * passes a self-check against a host reference before its first use. Also the workspace. */
+ * own-direct|own-split|own-inplace|own-dot|own-local) or chosen per shape by timing the candidates once,
+ * on a proxy of the shape capped in work, and remembered in memory and in a file beside the kernel
+ * binaries. CPU-like devices time the CPU-shaped own kernels and CLBlast; GPUs time the local-memory
+ * kernel and CLBlast (and the dot products for few rows). Every variant passes a self-check against a
+ * host reference before its first use. Also the workspace. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +12,7 @@
 
 #include "clformer/program.h"
 #include "device_internal.h"
+#include "gemm_clblast_tune.h"
 #include "gemm_internal.h"
 #include "program_sources.h"
 #include "host_util.h"
@@ -43,8 +46,8 @@ static const double INPLACE_FLOPS = 128e6;
 static const size_t DOT_MAX_ROWS = 512, DOT_SURE_ROWS = 32;
 static const double BUDGET_MS = 150.0; /* per candidate, after its warm-up run */
 
-static const char *const NAMES[CLF_GEMM_VARIANT_COUNT] = {"auto",       "clblast",   "own-packed", "own-direct",
-                                                           "own-split",  "own-inplace", "own-dot"};
+static const char *const NAMES[CLF_GEMM_VARIANT_COUNT] = {"auto",      "clblast",     "own-packed", "own-direct",
+                                                           "own-split", "own-inplace", "own-dot",    "own-local"};
 
 const char *clf_gemm_variant_name(clf_gemm_variant v) {
     return (unsigned)v < CLF_GEMM_VARIANT_COUNT ? NAMES[v] : "?";
@@ -65,9 +68,10 @@ bool clf_gemm_variant_parse(const char *name, clf_gemm_variant *v, bool *own_onl
     return false;
 }
 
-static bool is_own(clf_gemm_variant v) { return v >= CLF_GEMM_OWN_PACKED && v <= CLF_GEMM_OWN_DOT; }
+static bool is_own(clf_gemm_variant v) { return v >= CLF_GEMM_OWN_PACKED && v < CLF_GEMM_VARIANT_COUNT; }
 
-/* ---- the choices file: one line per shape, keyed by device, driver and kernel source ---- */
+/* ---- the choices file: one line per shape, keyed by device, driver and kernel sources; variants by
+ * their enum values (new ones only ever appended) ---- */
 
 static void load_choices(struct clf_gemm_state *st) {
     FILE *f = fopen(st->path, "r");
@@ -115,7 +119,7 @@ static void choices_path(const clf_device *dev, char *out, size_t n) {
                            dev->info.name, dev->info.driver, dev->info.version};
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) h = clf_fnv_str(h, parts[i]);
     for (const clf_embedded_source *s = clf_embedded_sources; s->name; s++)
-        if (!strcmp(s->name, "gemm")) h = clf_fnv_str(h, s->text);
+        if (!strcmp(s->name, "gemm") || !strcmp(s->name, "gemm_local")) h = clf_fnv_str(h, s->text);
     snprintf(out, n, "%s/gemm-%016llx.txt", dir, (unsigned long long)h);
 }
 
@@ -311,11 +315,20 @@ static clf_status measure(clf_device *dev, struct clf_gemm_state *gs, const clf_
     p.splits = clf_gemm_own_splits(s); /* the real shape's parts, not the proxy's */
     clf_status st = clf_buffer_alloc(dev, s->batch * m * g->n * sizeof(float), "gemm measurement c", &p.g.c);
     if (st != CLF_OK) return clf_error_context(st, "gemm measurement");
-    const clf_gemm_variant cands[] = {CLF_GEMM_OWN_DIRECT, CLF_GEMM_OWN_PACKED, CLF_GEMM_OWN_SPLIT,
-                                      CLF_GEMM_OWN_INPLACE, CLF_GEMM_OWN_DOT,    CLF_GEMM_CLBLAST};
+    /* CPU-like devices: the CPU-shaped kernels (the local-memory one runs at a few GFLOP/s there, not
+     * worth its timing); GPUs: the local-memory kernel (the others' float16 register tiles spill) */
+    const clf_gemm_variant cpu[] = {CLF_GEMM_OWN_DIRECT, CLF_GEMM_OWN_PACKED, CLF_GEMM_OWN_SPLIT,
+                                    CLF_GEMM_OWN_INPLACE, CLF_GEMM_OWN_DOT,    CLF_GEMM_CLBLAST};
+    const clf_gemm_variant gpu[] = {CLF_GEMM_OWN_LOCAL, CLF_GEMM_OWN_DOT, CLF_GEMM_CLBLAST};
+    bool on_gpu = dev->info.is_gpu && clf_gemm_local_supported(dev);
+    const clf_gemm_variant *cands = on_gpu ? gpu : cpu;
+    size_t n_cands = on_gpu ? sizeof gpu / sizeof gpu[0] : sizeof cpu / sizeof cpu[0];
+    /* CLBlast's parameters are settled (from the cache or by measurement) before it is timed here, so
+     * its tuning does not count as its run time */
+    if (st == CLF_OK) st = clf_clblast_tune(dev);
     double best = INFINITY, best_own = INFINITY;
-    out->best = out->best_own = CLF_GEMM_OWN_DIRECT;
-    for (size_t i = 0; st == CLF_OK && i < sizeof cands / sizeof cands[0]; i++) {
+    out->best = out->best_own = cands[0];
+    for (size_t i = 0; st == CLF_OK && i < n_cands; i++) {
         clf_gemm_variant v = cands[i];
         if (v == CLF_GEMM_OWN_SPLIT && p.splits < 2) continue;
         if (v == CLF_GEMM_OWN_INPLACE && (double)m * per_row > INPLACE_FLOPS) continue;
@@ -354,7 +367,7 @@ static clf_status read_mode(struct clf_gemm_state *gs, clf_gemm_variant *v, bool
     if (!clf_gemm_variant_parse(env, v, own_only))
         return CLF_ERROR(CLF_ERR_INVALID_ARG,
                          "CLFORMER_GEMM='%s': expected auto, own, clblast, own-packed, own-direct, own-split, "
-                         "own-inplace or own-dot",
+                         "own-inplace, own-dot or own-local",
                          env);
     return CLF_OK;
 }
@@ -391,9 +404,12 @@ clf_status clf_gemm_choose(clf_device *dev, const clf_gemm_shape *s, clf_gemm_va
     }
     bool few_rows = dot_sure(dev, g);
     if (few_rows || 2.0 * (double)g->m * (double)g->n * (double)g->k * (double)s->batch < SMALL_FLOPS) {
-        /* too small to time, or sure: own kernels on CPU-like devices, CLBlast on GPUs, checked either way */
-        clf_gemm_variant v = own_only || !dev->info.is_gpu ? (few_rows ? CLF_GEMM_OWN_DOT : CLF_GEMM_OWN_INPLACE)
-                                                           : CLF_GEMM_CLBLAST;
+        /* too small to time, or sure: own kernels on CPU-like devices, CLBlast on GPUs (own-local if only
+         * own kernels may run), checked either way */
+        clf_gemm_variant v = !dev->info.is_gpu ? (few_rows ? CLF_GEMM_OWN_DOT : CLF_GEMM_OWN_INPLACE)
+                             : !own_only       ? CLF_GEMM_CLBLAST
+                             : clf_gemm_local_supported(dev) ? CLF_GEMM_OWN_LOCAL
+                                                             : CLF_GEMM_OWN_INPLACE;
         ok = true;
         if (v != CLF_GEMM_CLBLAST) st = self_check(dev, gs, v, &ok);
         if (st != CLF_OK) return st;

@@ -1,6 +1,7 @@
 /* clf_gemm against a float64 host GEMM: every transpose, alpha/beta, offsets, padded leading
  * dimensions, strided batches, awkward sizes, k = 0 and refused arguments; each variant (own
- * kernels with A packed or read in place, split K, CLBlast, the measured choice) forced in turn,
+ * kernels with A packed or read in place, split K, dot products, local-memory tiles, CLBlast, the
+ * measured choice) forced in turn,
  * determinism, the choices file and the workspace accounting. */
 #include <math.h>
 #include <stdio.h>
@@ -119,6 +120,9 @@ static void sweep(const size_t *sizes, int n_sizes) {
 
 static const size_t SIZES[] = {1, 7, 13, 33, 257};
 static const size_t FEW[] = {1, 13, 257};
+/* own-local's tiles are 64 x 64 with k in slices of 16: every size leaves a ragged edge (65 one past
+ * a tile; 7 and 13 short of a slice, 33 two slices and one) */
+static const size_t LOCAL_SIZES[] = {1, 7, 13, 33, 65, 257};
 
 /* The measured choice (CLFORMER_GEMM unset) over the whole cube; 257^3 is once per transpose. */
 START_TEST(all_transposes_awkward_sizes) {
@@ -148,12 +152,21 @@ START_TEST(own_variants_awkward_sizes) {
 }
 END_TEST
 
+/* The local-memory kernel (GPU-shaped; never chosen by measurement on CPU devices, so forced): the
+ * whole cube of awkward sizes, all transposes; half the cases with beta = 0 over a NaN C. */
+START_TEST(own_local_awkward_sizes) {
+    force(CLF_GEMM_OWN_LOCAL, 0);
+    sweep(LOCAL_SIZES, 6);
+    force(CLF_GEMM_AUTO, 0);
+}
+END_TEST
+
 static const struct {
     clf_gemm_variant v;
     size_t parts;
 } VARIANTS[] = {{CLF_GEMM_AUTO, 0},       {CLF_GEMM_CLBLAST, 0}, {CLF_GEMM_OWN_PACKED, 0},
                 {CLF_GEMM_OWN_DIRECT, 0}, {CLF_GEMM_OWN_SPLIT, 2}, {CLF_GEMM_OWN_SPLIT, 5},
-                {CLF_GEMM_OWN_INPLACE, 0}, {CLF_GEMM_OWN_DOT, 0}};
+                {CLF_GEMM_OWN_INPLACE, 0}, {CLF_GEMM_OWN_DOT, 0},   {CLF_GEMM_OWN_LOCAL, 0}};
 enum { N_VARIANTS = sizeof VARIANTS / sizeof VARIANTS[0] };
 
 START_TEST(offsets_and_leading_dims) {
@@ -276,6 +289,8 @@ START_TEST(measured_choice_is_cached) {
     clf_gemm_variant v;
     CLF_CK(clf_gemm_choose(dev, &sh, &v));
     ck_assert_int_ne(v, CLF_GEMM_AUTO);
+    if (!clf_device_get_info(dev)->is_gpu) /* not even timed there */
+        ck_assert_int_ne(v, CLF_GEMM_OWN_LOCAL);
     const char *dir = clf_cache_dir();
     if (dir) {
         char cmd[4300];
@@ -298,12 +313,19 @@ START_TEST(env_selects_path) {
     run_case(&s);
     setenv("CLFORMER_GEMM", "clblast", 1);
     run_case(&s);
+    setenv("CLFORMER_GEMM", "own-local", 1);
+    run_case(&s);
+    clf_gemm_variant v;
+    bool own_only;
+    ck_assert(clf_gemm_variant_parse("own-local", &v, &own_only) && v == CLF_GEMM_OWN_LOCAL && !own_only);
+    ck_assert_str_eq(clf_gemm_variant_name(CLF_GEMM_OWN_LOCAL), "own-local");
     setenv("CLFORMER_GEMM", "fastest-please", 1);
     float *x = harness_random(64, -1, 1, NULL);
     cl_mem a = harness_upload(x, 64);
     clf_gemm_args g = {.m = 4, .n = 4, .k = 4, .alpha = 1, .a = a, .b = a, .c = a};
     ck_assert_int_eq(clf_gemm(harness_device(), &g), CLF_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(clf_errmsg(), "own-packed"));
+    ck_assert_ptr_nonnull(strstr(clf_errmsg(), "own-local"));
     unsetenv("CLFORMER_GEMM");
     free(x);
     harness_release(a);
@@ -415,6 +437,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, all_transposes_awkward_sizes);
     tcase_add_test(tc, own_variants_awkward_sizes);
+    tcase_add_test(tc, own_local_awkward_sizes);
     tcase_add_loop_test(tc, offsets_and_leading_dims, 0, N_VARIANTS);
     tcase_add_loop_test(tc, strided_batch, 0, N_VARIANTS);
     tcase_add_loop_test(tc, k_zero_scales_c, 0, N_VARIANTS);
