@@ -15,6 +15,14 @@
 
 /* Dropout on P (DROP_PARAMS, DROP_FACTOR of common.cl): element idx = ((b*H + h)*tq + i)*tk + j. */
 
+/* The backward kernels' ow (uniform): the gradients they store instead of add to, unread (each
+ * element is written once, by one work-item, with its whole sum). 0 + v stores bit for bit what a
+ * zero fill and += would. */
+#define OW_DQ 1
+#define OW_DK 2
+#define OW_DV 4
+inline float grad_old(__global const float *p, size_t at, int fresh) { return fresh ? 0.0f : p[at]; }
+
 /* Stage rows [r0, r0 + WG) of one head of x (rows of stride d, n rows) into t[WG][DH]; rows past n
  * read as zero. Consecutive work-items read consecutive floats. Every work-item must call it. */
 inline void load_tile(__local float *t, __global const float *x, int r0, int n, int d) {
@@ -117,12 +125,13 @@ __kernel void attention_bwd_dot(__global float *dd, __global const float *dout, 
     dd[r] = s;
 }
 
-/* dq [b, tq, d] += scale * sum_j dS_ij k_j, one query row per work-item, key tiles staged.
+/* dq [b, tq, d] += scale * sum_j dS_ij k_j (ow: =), one query row per work-item, key tiles staged.
  * dd [b, H, tq] from attention_bwd_dot. Global (tq rounded up to WG, b * H). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
 attention_bwd_dq(__global float *dq, __global const float *dout, __global const float *q, __global const float *k,
                  __global const float *v, __global const float *lse, __global const float *dd,
-                 __global const int *kmask, int heads, int tq, int tk, int causal, float scale, DROP_PARAMS) {
+                 __global const int *kmask, int heads, int tq, int tk, int causal, float scale, int ow,
+                 DROP_PARAMS) {
     __local float ks[WG * DH], vs[WG * DH];
     __local int kon[WG];
     const int li = get_local_id(0), i = get_group_id(0) * WG + li, bh = get_group_id(1);
@@ -151,16 +160,16 @@ attention_bwd_dq(__global float *dq, __global const float *dout, __global const 
         }
     }
     if (i >= tq) return;
-    for (int c = 0; c < DH; c++) dq[row + c] += scale * acc[c];
+    for (int c = 0; c < DH; c++) dq[row + c] = grad_old(dq, row + c, ow & OW_DQ) + scale * acc[c];
 }
 
-/* dk, dv [b, tk, d] += ..., one key row per work-item, query tiles (q, dout, lse, D) staged.
+/* dk, dv [b, tk, d] += ... (ow: =), one key row per work-item, query tiles (q, dout, lse, D) staged.
  * Global (tk rounded up to WG, b * H). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1))) void
 attention_bwd_dkdv(__global float *dk, __global float *dv, __global const float *dout, __global const float *q,
                    __global const float *k, __global const float *v, __global const float *lse,
                    __global const float *dd, __global const int *kmask, int heads, int tq, int tk, int causal,
-                   float scale, DROP_PARAMS) {
+                   float scale, int ow, DROP_PARAMS) {
     __local float qs[WG * DH], dos[WG * DH], lses[WG], ds_[WG];
     const int li = get_local_id(0), j = get_group_id(0) * WG + li, bh = get_group_id(1);
     const int b = bh / heads, h = bh - b * heads, d = heads * DH;
@@ -196,8 +205,8 @@ attention_bwd_dkdv(__global float *dk, __global float *dv, __global const float 
     }
     if (j >= tk) return;
     for (int c = 0; c < DH; c++) {
-        dk[row + c] += scale * dka[c];
-        dv[row + c] += dva[c];
+        dk[row + c] = grad_old(dk, row + c, ow & OW_DK) + scale * dka[c];
+        dv[row + c] = grad_old(dv, row + c, ow & OW_DV) + dva[c];
     }
 }
 
@@ -415,7 +424,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 attention_bwd_dq_cpu(__global float *dq, __global const float *dout, __global const float *q,
                      __global const float *k, __global const float *v, __global const float *lse,
                      __global const float *dd, __global const int *kmask, int heads, int tq, int tk, int causal,
-                     float scale, DROP_PARAMS) {
+                     float scale, int ow, DROP_PARAMS) {
     const int i0 = get_global_id(0) * RT, bh = get_global_id(1);
     if (i0 >= tq) return;
     const int b = bh / heads, h = bh - b * heads, d = heads * DH;
@@ -452,7 +461,10 @@ attention_bwd_dq_cpu(__global float *dq, __global const float *dout, __global co
     const float *dqf = (const float *)dqt;
     const int nr = min(RT, tq - i0);
     for (int r = 0; r < nr; r++)
-        for (int c = 0; c < DH; c++) dq[qoff + (size_t)(i0 + r) * d + c] += scale * dqf[c * RT + r];
+        for (int c = 0; c < DH; c++) {
+            const size_t at = qoff + (size_t)(i0 + r) * d + c;
+            dq[at] = grad_old(dq, at, ow & OW_DQ) + scale * dqf[c * RT + r];
+        }
 }
 
 /* x[r][u] = sum_c y[row r][c] * t[c][u] for the 16 rows from i0 of y (row stride d, clamped to n
@@ -504,7 +516,7 @@ __kernel __attribute__((reqd_work_group_size(1, 1, 1))) void
 attention_bwd_dkdv_cpu(__global float *dk, __global float *dv, __global const float *dout,
                        __global const float *q, __global const float *k, __global const float *v,
                        __global const float *lse, __global const float *dd, __global const int *kmask, int heads,
-                       int tq, int tk, int causal, float scale, DROP_PARAMS) {
+                       int tq, int tk, int causal, float scale, int ow, DROP_PARAMS) {
     const int j0 = get_global_id(0) * KW, bh = get_global_id(1);
     if (j0 >= tk) return;
     const int b = bh / heads, h = bh - b * heads, d = heads * DH;
@@ -565,8 +577,9 @@ attention_bwd_dkdv_cpu(__global float *dk, __global float *dv, __global const fl
         const int j = j0 + 4 * (e % 16) + e / 16;
         if (j >= tk) continue;
         for (int c = 0; c < DH; c++) {
-            dk[koff + (size_t)j * d + c] += scale * dkf[c * KW + e];
-            dv[koff + (size_t)j * d + c] += dvf[c * KW + e];
+            const size_t at = koff + (size_t)j * d + c;
+            dk[at] = grad_old(dk, at, ow & OW_DK) + scale * dkf[c * KW + e];
+            dv[at] = grad_old(dv, at, ow & OW_DV) + dvf[c * KW + e];
         }
     }
 }

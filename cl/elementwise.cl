@@ -75,30 +75,38 @@ __kernel REQD void residual_dropout_fwd_tail(__global float *y, __global const f
     if (i < n) fwd_elem(y, x, s, i, drop_one(i, EW_DROP_ARGS));
 }
 
-/* ---- dx += dy (with ACC), ds += drop(dy): the mask regenerated from the same indices ---- */
+/* ---- dx += dy (with ACC), ds += drop(dy): the mask regenerated from the same indices. ow (uniform):
+ * bit 0 stores dx, bit 1 ds, without reading them (the first writer of a gradient: its bytes may hold
+ * anything). A stored value is 0 + v, bit for bit what a zero fill and then += give (-0 turns +0). ---- */
 
-ALWAYS void bwd_elem(__global float *dx, __global float *ds, __global const float *dy, uint i, float m) {
+#define OW_DX 1u
+#define OW_DS 2u
+
+/* What a gradient element holds before this kernel adds to it. */
+ALWAYS float bwd_old(__global const float *p, uint i, uint fresh) { return fresh ? 0.0f : p[i]; }
+
+ALWAYS void bwd_elem(__global float *dx, __global float *ds, __global const float *dy, uint i, float m, uint ow) {
     float g = dy[i];
 #if ACC
-    dx[i] += g;
+    dx[i] = bwd_old(dx, i, ow & OW_DX) + g;
 #endif
-    ds[i] += g * m;
+    ds[i] = bwd_old(ds, i, ow & OW_DS) + g * m;
 }
 
-__kernel REQD void residual_dropout_bwd(__global float *dx, __global float *ds, __global const float *dy,
+__kernel REQD void residual_dropout_bwd(__global float *dx, __global float *ds, __global const float *dy, uint ow,
                                         EW_DROP_PARAMS) {
     uint g = get_global_id(0), i = 4u * g;
     uint4 r = drop_block(g, EW_DROP_ARGS);
-    bwd_elem(dx, ds, dy, i, drop_word(r.x, drop_threshold, drop_scale));
-    bwd_elem(dx, ds, dy, i + 1u, drop_word(r.y, drop_threshold, drop_scale));
-    bwd_elem(dx, ds, dy, i + 2u, drop_word(r.z, drop_threshold, drop_scale));
-    bwd_elem(dx, ds, dy, i + 3u, drop_word(r.w, drop_threshold, drop_scale));
+    bwd_elem(dx, ds, dy, i, drop_word(r.x, drop_threshold, drop_scale), ow);
+    bwd_elem(dx, ds, dy, i + 1u, drop_word(r.y, drop_threshold, drop_scale), ow);
+    bwd_elem(dx, ds, dy, i + 2u, drop_word(r.z, drop_threshold, drop_scale), ow);
+    bwd_elem(dx, ds, dy, i + 3u, drop_word(r.w, drop_threshold, drop_scale), ow);
 }
 
 __kernel REQD void residual_dropout_bwd_tail(__global float *dx, __global float *ds, __global const float *dy,
-                                             uint start, uint n, EW_DROP_PARAMS) {
+                                             uint start, uint n, uint ow, EW_DROP_PARAMS) {
     uint i = start + (uint)get_global_id(0);
-    if (i < n) bwd_elem(dx, ds, dy, i, drop_one(i, EW_DROP_ARGS));
+    if (i < n) bwd_elem(dx, ds, dy, i, drop_one(i, EW_DROP_ARGS), ow);
 }
 
 /* ---- The wide kernels: 64 elements per work-item, global ceil(n / 64) rounded up to WG ---- */
@@ -143,8 +151,11 @@ __kernel REQD void residual_dropout_fwd_wide(__global float *y, __global const f
     }
 }
 
+/* Chunk k of a gradient before the add (bwd_old for 16 floats). */
+ALWAYS float16 bwd_old16(__global const float *p, uint k, uint fresh) { return fresh ? (float16)(0.0f) : LD16(p, k); }
+
 __kernel REQD void residual_dropout_bwd_wide(__global float *dx, __global float *ds, __global const float *dy,
-                                             uint n, EW_DROP_PARAMS) {
+                                             uint n, uint ow, EW_DROP_PARAMS) {
     uint g = get_global_id(0);
     size_t i = 64 * (size_t)g;
     float16 f[4];
@@ -154,13 +165,13 @@ __kernel REQD void residual_dropout_bwd_wide(__global float *dx, __global float 
             uint k = 4u * g + (uint)u;
             float16 v = LD16(dy, k);
 #if ACC
-            ST16(LD16(dx, k) + v, dx, k);
+            ST16(bwd_old16(dx, k, ow & OW_DX) + v, dx, k);
 #endif
-            ST16(LD16(ds, k) + v * f[u], ds, k);
+            ST16(bwd_old16(ds, k, ow & OW_DS) + v * f[u], ds, k);
         }
     } else if (i < n) {
         const float *m = (const float *)f;
-        for (uint j = 0; i + j < n; j++) bwd_elem(dx, ds, dy, (uint)i + j, m[j]);
+        for (uint j = 0; i + j < n; j++) bwd_elem(dx, ds, dy, (uint)i + j, m[j], ow);
     }
 }
 

@@ -71,6 +71,14 @@ ALWAYS void ln_store(floatV v, __global float *p, int k, int d) {
     for (int j = 0; VW * k + j < d; j++) p[VW * k + j] = t[j];
 }
 
+/* What chunk k of a gradient holds before the backward adds to it: fresh (its first writer, the
+ * overwrite bits) reads nothing, and 0 + t stores bit for bit what a zero fill and += would. */
+#define OW_DX 1
+#define OW_DS 2
+ALWAYS floatV ln_old(__global const float *p, int k, int d, int fresh) {
+    return fresh ? (floatV)(0.0f) : ln_load(p, k, d);
+}
+
 /* One compensated step: *s += v, with *c gathering what each addition lost (common.cl's two-sum). */
 ALWAYS void ln_kahan(floatV *s, floatV *c, floatV v) { CLF_TWO_SUM_STEP(floatV, *s, *c, v); }
 
@@ -265,11 +273,11 @@ ALWAYS float4 ln_bwd_stats(__local float2 *s, floatV a1, floatV a2, float m, flo
  * per row, two streams in flight. The compensated column sums of dy * xhat and dy are carried from
  * row to row in the group's partials part[g] = (sums, compensations), which this item alone touches
  * at its chunks. Then plain: dx += t; fused: t += dsum (has_dsum), dx += t (has_dx), ds += drop(t).
- * Lanes past d load dy = 0, so they add nothing. */
+ * Lanes past d load dy = 0, so they add nothing. ow (uniform): bit 0 stores dx, bit 1 ds, unread. */
 ALWAYS void ln_bwd_group(const int fused, __local float2 *s, __global float *dx, __global float *ds, __global float *part,
                          __global const float *dy, __global const float *dsum, __global const float *x,
                          __global const float *mean, __global const float *rstd, __global const float *gamma,
-                         int n, int d, int has_dx, int has_dsum, DROP_PARAMS) {
+                         int n, int d, int has_dx, int has_dsum, int ow, DROP_PARAMS) {
     int l = get_local_id(0), g = get_group_id(1), chunks = (d + VW - 1) / VW;
     int r0 = g * ROWS, r1 = min(r0 + ROWS, n);
     __global float *pg = part + (size_t)g * 4 * d, *pb = pg + d, *cg = pb + d, *cb = cg + d;
@@ -294,12 +302,12 @@ ALWAYS void ln_bwd_group(const int fused, __local float2 *s, __global float *dx,
             floatV dyk = ln_load(dy + off, k, d), xh = (ln_load(x + off, k, d) - st.x) * st.y;
             floatV t = st.y * (dyk * gk - st.z - xh * st.w);
             if (!fused) {
-                ln_store(ln_load(dx + off, k, d) + t, dx + off, k, d);
+                ln_store(ln_old(dx + off, k, d, ow & OW_DX) + t, dx + off, k, d);
             } else {
                 if (has_dsum) t += ln_load(dsum + off, k, d);
-                if (has_dx) ln_store(ln_load(dx + off, k, d) + t, dx + off, k, d);
+                if (has_dx) ln_store(ln_old(dx + off, k, d, ow & OW_DX) + t, dx + off, k, d);
                 if (drop_threshold) t *= ln_drop(dc, (uint)off, k, DROP_ARGS);
-                ln_store(ln_load(ds + off, k, d) + t, ds + off, k, d);
+                ln_store(ln_old(ds + off, k, d, ow & OW_DS) + t, ds + off, k, d);
             }
             ln_kahan(&sg, &eg, dyk * xh);
             ln_kahan(&sb, &eb, dyk);
@@ -312,29 +320,30 @@ ALWAYS void ln_bwd_group(const int fused, __local float2 *s, __global float *dx,
     }
 }
 
-/* dx += rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma; part[group] = per-column
- * (sum dy * xhat, sum dy) over the group's rows, with compensations. global (WG, groups), local (WG, 1). */
+/* dx += rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * gamma (ow 1: dx = ..., unread);
+ * part[group] = per-column (sum dy * xhat, sum dy) over the group's rows, with compensations.
+ * global (WG, groups), local (WG, 1). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void layernorm_bwd_dx(__global float *dx /* [n, d] */, __global float *part /* [groups, 4, d] */,
                       __global const float *dy /* [n, d] */, __global const float *x /* [n, d] */,
                       __global const float *mean /* [n] */, __global const float *rstd /* [n] */,
-                      __global const float *gamma /* [d] */, int n, int d) {
+                      __global const float *gamma /* [d] */, int n, int d, int ow) {
     __local float2 s[WG];
-    ln_bwd_group(0, s, dx, dx, part, dy, dy, x, mean, rstd, gamma, n, d, 1, 0, 0u, 0u, 0u, 0u, 0u, 1.0f);
+    ln_bwd_group(0, s, dx, dx, part, dy, dy, x, mean, rstd, gamma, n, d, 1, 0, ow, 0u, 0u, 0u, 0u, 0u, 1.0f);
 }
 
 /* The fused backward: t = LN'(dy) + dsum (has_dsum), dx += t (has_dx), ds += drop(t), with the mask
- * of add_layernorm_fwd; sum is the forward's. dsum and dx are not touched without their flags (any
+ * of add_layernorm_fwd (ow bit 0: dx = t, bit 1: ds = drop(t), unread); sum is the forward's. dsum and dx are not touched without their flags (any
  * buffer may be passed). */
 __kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
 void add_layernorm_bwd_dx(__global float *dx /* [n, d] */, __global float *ds /* [n, d] */,
                           __global float *part /* [groups, 4, d] */, __global const float *dy /* [n, d] */,
                           __global const float *dsum /* [n, d] */, __global const float *sum /* [n, d] */,
                           __global const float *mean /* [n] */, __global const float *rstd /* [n] */,
-                          __global const float *gamma /* [d] */, int n, int d, int has_dx, int has_dsum,
+                          __global const float *gamma /* [d] */, int n, int d, int has_dx, int has_dsum, int ow,
                           DROP_PARAMS) {
     __local float2 s[WG];
-    ln_bwd_group(1, s, dx, ds, part, dy, dsum, sum, mean, rstd, gamma, n, d, has_dx, has_dsum, DROP_ARGS);
+    ln_bwd_group(1, s, dx, ds, part, dy, dsum, sum, mean, rstd, gamma, n, d, has_dx, has_dsum, ow, DROP_ARGS);
 }
 
 /* dgamma += the partials' first halves, dbeta += their second halves, summed in group order. One

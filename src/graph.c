@@ -417,6 +417,13 @@ bool clf_first_grad_writer(const clf_graph *g, const clf_node *n, int k) {
     return t && has_grad(t) && t->last_consumer == (int)(n - g->nodes) && !t->grad_from_forward;
 }
 
+bool clf_grad_overwritten(const clf_graph *g, const clf_node *n, int k) {
+    if (!(clf_ops[n->op].overwrites & (1u << k)) || !clf_first_grad_writer(g, n, k)) return false;
+    for (int j = 0; j < CLF_NODE_MAX_IN; j++)
+        if (j != k && n->in[j] == n->in[k]) return false;
+    return true;
+}
+
 static clf_status plan(clf_graph *g, bool training, bool recompute) {
     if (g->status != CLF_OK) return g->status;
     if (g->planned) return CLF_ERROR(CLF_ERR_INVALID_ARG, "graph planned twice");
@@ -506,6 +513,7 @@ clf_status clf_graph_backward(clf_graph *g, const clf_run *r) {
     clf_status st = check_run(g, r);
     if (st == CLF_OK && !r->training) st = CLF_ERROR(CLF_ERR_INVALID_ARG, "backward of a run that is not training");
     size_t before = clf_device_launch_count(g->dev);
+    g->fills_backward = 0;
     for (size_t i = g->n_nodes; st == CLF_OK && i-- > 0;) {
         const clf_node *n = &g->nodes[i];
         bool wanted = false;
@@ -514,11 +522,15 @@ clf_status clf_graph_backward(clf_graph *g, const clf_run *r) {
         if (!wanted) continue; /* nothing upstream learns: skip */
         st = recompute_segment(g, r, i);
         /* gradients accumulate: each starts from zero just before its first writer, since its bytes
-         * served other gradients earlier in the pass */
+         * served other gradients earlier in the pass, unless that writer stores it whole */
         for (int k = 0; st == CLF_OK && k < CLF_NODE_MAX_IN; k++) {
             const clf_tensor *t = n->in[k];
-            if (clf_first_grad_writer(g, n, k) && !(clf_ops[n->op].overwrites & (1u << k)))
-                st = clf_buffer_fill_float(g->dev, t->grad, 0, clf_rows_of(t, &r->dims) * (size_t)t->cols, 0.0f);
+            if (!clf_first_grad_writer(g, n, k) || clf_grad_overwritten(g, n, k)) continue;
+            bool seen = false; /* a tensor in two slots is zeroed once */
+            for (int j = 0; j < k; j++) seen |= n->in[j] == t;
+            if (seen) continue;
+            st = clf_buffer_fill_float(g->dev, t->grad, 0, clf_rows_of(t, &r->dims) * (size_t)t->cols, 0.0f);
+            g->fills_backward++;
         }
         if (st == CLF_OK) st = clf_ops[n->op].backward(g, n, r);
         if (st != CLF_OK) clf_error_context(st, "backward of node %zu (%s)", i, clf_ops[n->op].name);

@@ -66,6 +66,7 @@ struct clf_graph {
     size_t arena_bytes, grad_bytes, workspace_bytes, input_bytes;
     bool planned, training;
     size_t launches_forward, launches_backward;
+    size_t fills_backward; /* gradients the last backward pass zeroed before their first writer */
     int segment_now, n_segments; /* the segment new nodes join (0: none), and how many were begun */
     bool recompute;              /* planned to recompute segments' inner activations */
     int resident_segment;        /* whose inner activations the arena holds now (0: none) */
@@ -90,6 +91,12 @@ typedef struct clf_op {
 /* Whether node n's backward is the first to write in[k]'s gradient in a backward pass: until then its
  * bytes hold what other gradients left there, so it is zeroed first unless the op overwrites it. */
 bool clf_first_grad_writer(const clf_graph *g, const clf_node *n, int k);
+
+/* Whether node n's backward stores in[k]'s gradient rather than adds to it: its first writer, of an op
+ * that overwrites in[k], and in[k] in no other slot of n (a tensor read twice by one node has two
+ * contributions to sum: it is zeroed and both accumulate). The scheduler zeroes a first writer's
+ * gradient exactly when this is false. */
+bool clf_grad_overwritten(const clf_graph *g, const clf_node *n, int k);
 
 extern const clf_op clf_ops[];
 

@@ -18,7 +18,7 @@
 static const int sizes_n[] = {1, 7, 33, 257};
 static const int sizes_d[] = {1, 13, 64, 100, 257, 512, 1100}; /* 100: rows end mid-chunk; 1100: past the
                                                                    * multipliers computed ahead (1024) */
-static const clf_layernorm_cfg cfg_default = {0}, cfg_gpu = {64};
+static const clf_layernorm_cfg cfg_default = {0, 0}, cfg_gpu = {64, 0};
 
 /* p == 0.25 at a site and step of its own; NULL: none. */
 static const clf_dropout drop_on = {.p = 0.25f, .seed = 0x123456789abcdefull, .step = 7, .site = 3};
@@ -109,7 +109,9 @@ START_TEST(forward_matches_reference_and_residual) {
 END_TEST
 
 /* Backward into prefilled dx, ds, dgamma, dbeta: against the reference, and bit for bit against the
- * unfused path (LayerNorm's backward accumulating into a copy of dsum, then the residual backward). */
+ * unfused path (LayerNorm's backward accumulating into a copy of dsum, then the residual backward).
+ * Gradients named in cfg->overwrite start poisoned with NaN, their reference and unfused twins at 0:
+ * the contribution alone, bit for bit what accumulating into zeros gives. */
 static void check_bwd(al_case *c, int has_dx, int has_dsum, const clf_dropout *drop, const clf_layernorm_cfg *cfg) {
     clf_device *dev = harness_device();
     int n = c->n, d = c->d;
@@ -122,8 +124,15 @@ static void check_bwd(al_case *c, int has_dx, int has_dsum, const clf_dropout *d
     float *pre[4] = {harness_random(nd, -1, 1, &rdx), harness_random(nd, -1, 1, &rds),
                      harness_random((size_t)d, -1, 1, &rdg), harness_random((size_t)d, -1, 1, &rdb)};
     const size_t len[4] = {nd, nd, (size_t)d, (size_t)d};
-    cl_mem g[4], u[4]; /* fused and unfused gradients, prefilled alike */
-    for (int i = 0; i < 4; i++) g[i] = harness_upload(pre[i], len[i]), u[i] = harness_upload(pre[i], len[i]);
+    const bool fresh[4] = {cfg->overwrite & CLF_OVERWRITE_DX, cfg->overwrite & CLF_OVERWRITE_DS, false, false};
+    double *rpre[4] = {rdx, rds, rdg, rdb};
+    cl_mem g[4], u[4]; /* fused and unfused gradients, prefilled alike (overwritten: NaN, zeros) */
+    for (int i = 0; i < 4; i++) {
+        if (fresh[i]) memset(pre[i], 0, len[i] * sizeof *pre[i]), memset(rpre[i], 0, len[i] * sizeof *rpre[i]);
+        g[i] = fresh[i] ? harness_poisoned(len[i]) : harness_upload(pre[i], len[i]);
+        u[i] = harness_upload(pre[i], len[i]);
+    }
+    clf_layernorm_cfg plain = {cfg->wg, 0};
     CLF_CK(clf_add_layernorm_bwd_cfg(dev, has_dx ? g[0] : NULL, g[1], g[2], g[3], c->m[DY],
                                      has_dsum ? c->m[DSUM] : NULL, sum, mean, rstd, c->m[G], ws, n, d, drop, cfg));
 
@@ -131,7 +140,7 @@ static void check_bwd(al_case *c, int has_dx, int has_dsum, const clf_dropout *d
     float *t0 = calloc(nd, sizeof *t0);
     if (has_dsum) memcpy(t0, c->f[DSUM], nd * sizeof *t0);
     cl_mem t = harness_upload(t0, nd);
-    CLF_CK(clf_layernorm_bwd_cfg(dev, t, u[2], u[3], c->m[DY], sum, mean, rstd, c->m[G], ws, n, d, cfg));
+    CLF_CK(clf_layernorm_bwd_cfg(dev, t, u[2], u[3], c->m[DY], sum, mean, rstd, c->m[G], ws, n, d, &plain));
     CLF_CK(clf_residual_dropout_bwd(dev, has_dx ? u[0] : NULL, u[1], t, nd, drop));
 
     /* the reference, from its own forward */
@@ -144,8 +153,8 @@ static void check_bwd(al_case *c, int has_dx, int has_dsum, const clf_dropout *d
     const char *names[4] = {"dx", "ds", "dgamma", "dbeta"};
     char what[128];
     for (int i = 0; i < 4; i++) {
-        snprintf(what, sizeof what, "add_layernorm_bwd %s n=%d d=%d dx=%d dsum=%d p=%g wg=%d", names[i], n, d, has_dx,
-                 has_dsum, drop ? (double)drop->p : 0.0, cfg->wg);
+        snprintf(what, sizeof what, "add_layernorm_bwd %s n=%d d=%d dx=%d dsum=%d p=%g wg=%d ow=%u", names[i], n, d,
+                 has_dx, has_dsum, drop ? (double)drop->p : 0.0, cfg->wg, cfg->overwrite);
         float *got = harness_download(g[i], len[i]);
         harness_expect_close(what, got, ref[i], len[i], 1e-5); /* dx without has_dx: still the prefill */
         expect_same(what, g[i], u[i], len[i]);
@@ -162,6 +171,24 @@ START_TEST(backward_matches_reference_and_unfused) {
             al_case c = case_new(sizes_n[i], sizes_d[j]);
             for (int v = 0; v < 8; v++) check_bwd(&c, v & 1, (v >> 1) & 1, v & 4 ? &drop_on : NULL, &cfg_default);
             check_bwd(&c, 1, 1, &drop_on, &cfg_gpu);
+            case_free(&c);
+        }
+}
+END_TEST
+
+/* Overwrite mode for dx, ds or both, with and without dsum and dropout, both launch layouts. */
+START_TEST(backward_overwrites) {
+    static const int ns[] = {1, 33}, ds[] = {13, 100, 1100};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t j = 0; j < 3; j++) {
+            al_case c = case_new(ns[i], ds[j]);
+            for (unsigned ow = 1; ow <= 3; ow++)
+                for (int v = 0; v < 4; v++) {
+                    clf_layernorm_cfg cfg = {v == 3 ? 64 : 0, ow};
+                    check_bwd(&c, 1, v & 1, v & 2 ? &drop_on : NULL, &cfg);
+                }
+            clf_layernorm_cfg ds_only = {0, CLF_OVERWRITE_DS};
+            check_bwd(&c, 0, 1, &drop_on, &ds_only); /* no dx at all */
             case_free(&c);
         }
 }
@@ -271,7 +298,7 @@ START_TEST(rejects_invalid_arguments) {
     cl_mem row = harness_poisoned((size_t)n), col = harness_poisoned((size_t)d), small = harness_poisoned(5);
     cl_mem ws = harness_poisoned(clf_layernorm_workspace_floats(n, d));
     const clf_dropout bad_p = {.p = 1.0f}, odd = {.p = NAN};
-    const clf_layernorm_cfg bad_wg = {3};
+    const clf_layernorm_cfg bad_wg = {3, 0};
     ck_assert_int_eq(clf_add_layernorm_fwd(NULL, a, b, row, row, big, big, col, col, n, d, EPS, NULL),
                      CLF_ERR_INVALID_ARG);
     ck_assert_int_eq(clf_add_layernorm_fwd(dev, a, b, row, row, big, NULL, col, col, n, d, EPS, NULL),
@@ -313,6 +340,15 @@ START_TEST(rejects_invalid_arguments) {
     ck_assert_int_eq(clf_add_layernorm_bwd(dev, a, b, col, col, big, big, big, row, row, col, ws, n, -3, NULL),
                      CLF_ERR_INVALID_ARG);
     CLF_CK(clf_add_layernorm_bwd(dev, NULL, b, col, col, big, NULL, big, row, row, col, ws, n, d, NULL));
+    /* overwrite: of a dx that is NULL, of a gradient it has not */
+    const clf_layernorm_cfg ow_dx = {0, CLF_OVERWRITE_DX}, ow_bad = {0, 4u};
+    ck_assert_int_eq(clf_add_layernorm_bwd_cfg(dev, NULL, b, col, col, big, NULL, big, row, row, col, ws, n, d, NULL,
+                                               &ow_dx),
+                     CLF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(clf_errmsg(), "overwrite"));
+    ck_assert_int_eq(clf_add_layernorm_bwd_cfg(dev, a, b, col, col, big, NULL, big, row, row, col, ws, n, d, NULL,
+                                               &ow_bad),
+                     CLF_ERR_INVALID_ARG);
     harness_release(a), harness_release(b), harness_release(big), harness_release(row), harness_release(col);
     harness_release(small), harness_release(ws);
 }
@@ -325,6 +361,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, reference_backward_matches_finite_differences);
     tcase_add_test(tc, forward_matches_reference_and_residual);
     tcase_add_test(tc, backward_matches_reference_and_unfused);
+    tcase_add_test(tc, backward_overwrites);
     tcase_add_test(tc, sum_may_overwrite_x);
     tcase_add_test(tc, results_are_bit_identical_between_runs);
     tcase_add_test(tc, rejects_invalid_arguments);

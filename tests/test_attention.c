@@ -281,6 +281,70 @@ START_TEST(every_mask_combination) {
 }
 END_TEST
 
+/* The fused backward's overwrite bits: a gradient named there starts poisoned with NaN and comes back
+ * as the contribution alone, bit for bit what accumulating into zeros gives; the others still
+ * accumulate onto their prefill. Both kernel families; masks, causal, dropout, tile tails. */
+static void check_overwrite(const problem *pb, clf_attention_kernels kern, unsigned ow) {
+    clf_device *dev = harness_device();
+    const clf_attention_shape *s = &pb->s;
+    cl_mem q = harness_upload(pb->q, pb->nq), k = harness_upload(pb->k, pb->nk), v = harness_upload(pb->v, pb->nk);
+    cl_mem dout = harness_upload(pb->dout, pb->nq);
+    cl_mem km = pb->kmask ? harness_upload_int(pb->kmask, (size_t)s->batch * s->tk) : NULL;
+    cl_mem o = harness_poisoned(pb->nq), lse = harness_poisoned(pb->nl);
+    cl_mem ws = harness_poisoned(clf_attention_workspace_floats(s));
+    CLF_CK(clf_attention_fwd_using(dev, kern, o, lse, q, k, v, km, s, pb->dp));
+    const unsigned bit[3] = {CLF_OVERWRITE_DQ, CLF_OVERWRITE_DK, CLF_OVERWRITE_DV};
+    const size_t n[3] = {pb->nq, pb->nk, pb->nk};
+    float *pre[3] = {pb->pq, pb->pk, pb->pv};
+    const double *ref[3] = {pb->dq_ref, pb->dk_ref, pb->dv_ref};
+    const char *names[3] = {"dq", "dk", "dv"};
+    cl_mem g[3], z[3]; /* overwriting, and accumulating into zeros (or the same prefill) */
+    for (int i = 0; i < 3; i++) {
+        float *zero = calloc(n[i], sizeof *zero);
+        g[i] = ow & bit[i] ? harness_poisoned(n[i]) : harness_upload(pre[i], n[i]);
+        z[i] = harness_upload(ow & bit[i] ? zero : pre[i], n[i]);
+        free(zero);
+    }
+    const clf_attention_cfg cfg = {kern, ow}, acc = {kern, 0};
+    CLF_CK(clf_attention_bwd_cfg(dev, g[0], g[1], g[2], dout, q, k, v, o, lse, km, ws, s, pb->dp, &cfg));
+    CLF_CK(clf_attention_bwd_cfg(dev, z[0], z[1], z[2], dout, q, k, v, o, lse, km, ws, s, pb->dp, &acc));
+    for (int i = 0; i < 3; i++) {
+        float *got = harness_download(g[i], n[i]), *want = harness_download(z[i], n[i]);
+        float *c = ow & bit[i] ? got : contribution(got, pre[i], n[i]);
+        char what[64];
+        snprintf(what, sizeof what, "overwrite 0x%x kernels %d: %s", ow, (int)kern, names[i]);
+        expect(pb, "fused", what, c, ref[i], n[i], 1e-5);
+        ck_assert_msg(memcmp(got, want, n[i] * sizeof *got) == 0, "%s [%s]: not the bits of accumulating into zeros",
+                      what, pb->name);
+        if (c != got) free(c);
+        free(got), free(want);
+        harness_release(g[i]), harness_release(z[i]);
+    }
+    cl_mem all[] = {q, k, v, dout, km, o, lse, ws};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        if (all[i]) harness_release(all[i]);
+}
+
+START_TEST(backward_overwrites) {
+    static const int shapes[][6] = {
+        /* batch, heads, tq, tk, dh, causal */
+        {3, 2, 7, 7, 8, 1}, {2, 1, 100, 68, 64, 0}, {1, 2, 65, 33, 33, 0}, {2, 3, 7, 13, 1, 0},
+    };
+    static const unsigned modes[] = {7u, 1u, 6u, 4u};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        const int *x = shapes[i];
+        problem pb;
+        problem_make(&pb, x[0], x[1], x[2], x[3], x[4], x[5], i == 0 ? MASK_PAD_EMPTY : i == 2 ? MASK_NONE : MASK_PAD,
+                     i == 2 ? -1.0f : 0.1f);
+        for (size_t m = 0; m < sizeof modes / sizeof modes[0]; m++) {
+            check_overwrite(&pb, CLF_ATTENTION_TILES, modes[m]);
+            check_overwrite(&pb, CLF_ATTENTION_GROUPS, modes[m]);
+        }
+        problem_free(&pb);
+    }
+}
+END_TEST
+
 START_TEST(deterministic) {
     problem pb;
     problem_make(&pb, 2, 2, 45, 45, 16, 1, MASK_PAD, 0.1f);
@@ -395,6 +459,16 @@ START_TEST(invalid_arguments) {
     ck_assert_int_eq(clf_attention_bwd_using(dev, (clf_attention_kernels)-1, m, m, m, m, m, m, m, m, m, NULL, m, &ok,
                                              NULL),
                      CLF_ERR_INVALID_ARG);
+    /* overwrite: an unknown bit; a buffer given for two gradients (the second write would add) */
+    cl_mem m2 = harness_poisoned(4096);
+    const clf_attention_cfg bad_bit = {CLF_ATTENTION_AUTO, 8u}, shared = {CLF_ATTENTION_AUTO, CLF_OVERWRITE_DQ};
+    ck_assert_int_eq(clf_attention_bwd_cfg(dev, m, m2, m2, m, m, m, m, m, m, NULL, m, &ok, NULL, &bad_bit),
+                     CLF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(clf_errmsg(), "overwrite"));
+    ck_assert_int_eq(clf_attention_bwd_cfg(dev, m, m, m2, m, m, m, m, m, m, NULL, m, &ok, NULL, &shared),
+                     CLF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(clf_errmsg(), "two gradients"));
+    harness_release(m2);
     harness_release(m);
 }
 END_TEST
@@ -409,6 +483,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, tile_edges_match_reference);
     tcase_add_test(tc, every_mask_combination);
     tcase_add_test(tc, deterministic);
+    tcase_add_test(tc, backward_overwrites);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -54,7 +54,7 @@ START_TEST(device_mask_matches_host) {
         uint32_t starts[3] = {0, harness_below(UINT32_MAX - 2 * n) & ~3u, (uint32_t)(0x100000000ull - n)};
         if (vec != 1) starts[2] &= ~3u;
         for (int k = 0; k < 3; k++) {
-            clf_elementwise_cfg cfg = {0, vec, starts[k]};
+            clf_elementwise_cfg cfg = {0, vec, starts[k], 0};
             CLF_CK(clf_residual_dropout_fwd_cfg(dev, yb, NULL, sb, n, &d, &cfg));
             float *y = harness_download(yb, n);
             char what[32];
@@ -80,8 +80,9 @@ START_TEST(independent_of_launch_shape) {
     clf_device *dev = harness_device();
     const size_t n = 100003;
     size_t max_wg = clf_device_get_info(dev)->max_work_group;
-    const clf_elementwise_cfg cfgs[] = {{1, 4, 0},  {13, 4, 0},  {256, 4, 0}, {13, 1, 0},  {64, 1, 0},
-                                        {256, 1, 0}, {1, 64, 0}, {13, 64, 0}, {64, 64, 0}, {256, 64, 0}};
+    const clf_elementwise_cfg cfgs[] = {{1, 4, 0, 0},   {13, 4, 0, 0},  {256, 4, 0, 0},
+                                        {13, 1, 0, 0},  {64, 1, 0, 0},  {256, 1, 0, 0},
+                                        {1, 64, 0, 0},  {13, 64, 0, 0}, {64, 64, 0, 0}, {256, 64, 0, 0}};
     clf_dropout d = {0.3f, random_seed64(), harness_below(1000), harness_below(100)};
     float *x = harness_random(n, -2, 2, NULL), *s = harness_random(n, -2, 2, NULL);
     float *dx0 = harness_random(n, -1, 1, NULL), *ds0 = harness_random(n, -1, 1, NULL);
@@ -124,7 +125,7 @@ START_TEST(pieces_match_whole) {
     for (int k = 0; k < 3; k++) {
         size_t off = starts[k], len = starts[k + 1] - off;
         CLF_CK(clf_buffer_write(dev, pb, 0, len * sizeof *s, s + off));
-        clf_elementwise_cfg cfg = {0, off % 4 ? 1 : k ? 4 : 64, (uint32_t)off};
+        clf_elementwise_cfg cfg = {0, off % 4 ? 1 : k ? 4 : 64, (uint32_t)off, 0};
         CLF_CK(clf_residual_dropout_fwd_cfg(dev, pb, NULL, pb, len, &d, &cfg)); /* in place */
         float *got = harness_download(pb, len);
         ck_assert_msg(memcmp(got, whole + off, len * sizeof *got) == 0, "piece at %zu differs", off);

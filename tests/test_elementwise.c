@@ -63,6 +63,52 @@ START_TEST(bwd_matches_reference) {
 }
 END_TEST
 
+/* The overwrite bits of the backward: a gradient named there comes back as the contribution alone
+ * from a buffer poisoned with NaN, bit for bit what accumulating into zeros gives; the other one
+ * still accumulates. Every launch shape: the scalar tail (vec 1), body + tail (4), wide (64). */
+START_TEST(bwd_overwrite) {
+    static const size_t ns[] = {1, 7, 13, 33, 257, 4099};
+    static const int vecs[] = {1, 4, 64};
+    for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+        for (size_t b = 0; b < 2; b++)
+            for (size_t v = 0; v < 3; v++)
+                for (unsigned ow = 1; ow <= 3; ow++) {
+                    size_t n = ns[a];
+                    clf_dropout d = random_dropout(rates[2 * b]);
+                    clf_elementwise_cfg acc = {0, vecs[v], 0, 0}, cfg = {0, vecs[v], 0, ow};
+                    double *dxr, *dsr, *dyr;
+                    float *dx = harness_random(n, -1, 1, &dxr), *ds = harness_random(n, -1, 1, &dsr);
+                    float *dy = harness_random(n, -2, 2, &dyr), *zero = calloc(n, sizeof *zero);
+                    bool ox = ow & CLF_OVERWRITE_DX, os = ow & CLF_OVERWRITE_DS;
+                    if (ox) memset(dxr, 0, n * sizeof *dxr);
+                    if (os) memset(dsr, 0, n * sizeof *dsr);
+                    cl_mem dxb = ox ? harness_poisoned(n) : harness_upload(dx, n);
+                    cl_mem dsb = os ? harness_poisoned(n) : harness_upload(ds, n), dyb = harness_upload(dy, n);
+                    cl_mem zx = harness_upload(ox ? zero : dx, n), zs = harness_upload(os ? zero : ds, n);
+                    CLF_CK(clf_residual_dropout_bwd_cfg(harness_device(), dxb, dsb, dyb, n, &d, &cfg));
+                    CLF_CK(clf_residual_dropout_bwd_cfg(harness_device(), zx, zs, dyb, n, &d, &acc));
+                    ref_residual_dropout_bwd(dxr, dsr, dyr, n, &d, 0);
+                    float *gx = harness_download(dxb, n), *gs = harness_download(dsb, n);
+                    float *zgx = harness_download(zx, n), *zgs = harness_download(zs, n);
+                    harness_expect_close("residual_dropout_bwd overwrite: dx", gx, dxr, n, 1e-5);
+                    harness_expect_close("residual_dropout_bwd overwrite: ds", gs, dsr, n, 1e-5);
+                    ck_assert_msg(!memcmp(gx, zgx, n * sizeof *gx) && !memcmp(gs, zgs, n * sizeof *gs),
+                                  "overwrite %u, n %zu, vec %d: not the bits of accumulating into zeros (seed %llu)",
+                                  ow, n, vecs[v], (unsigned long long)harness_seed());
+                    free(gx), free(gs), free(zgx), free(zgs), free(dx), free(ds), free(dy), free(zero);
+                    free(dxr), free(dsr), free(dyr);
+                    harness_release(dxb), harness_release(dsb), harness_release(dyb), harness_release(zx),
+                        harness_release(zs);
+                }
+    /* without dx only ds may be overwritten */
+    cl_mem a = harness_poisoned(8), c = harness_poisoned(8);
+    clf_elementwise_cfg bad_dx = {0, 0, 0, CLF_OVERWRITE_DX}, bad_bit = {0, 0, 0, 4u};
+    ck_assert_int_eq(clf_residual_dropout_bwd_cfg(harness_device(), NULL, a, c, 8, NULL, &bad_dx), CLF_ERR_INVALID_ARG);
+    ck_assert_int_eq(clf_residual_dropout_bwd_cfg(harness_device(), NULL, a, c, 8, NULL, &bad_bit), CLF_ERR_INVALID_ARG);
+    harness_release(a), harness_release(c);
+}
+END_TEST
+
 /* loss = sum_i w_i * y_i with y = x + drop(s); v holds [x; s]. */
 typedef struct fd_ctx {
     const double *w;
@@ -221,13 +267,13 @@ START_TEST(invalid_arguments) {
     EXPECT_INVALID(clf_scale(dev, NULL, b, n, 1.0f), "dst is NULL");
     EXPECT_INVALID(clf_scale(dev, a, b, 0, 1.0f), "n is 0");
     size_t max_wg = clf_device_get_info(dev)->max_work_group;
-    EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 3, 0}), "vec");
-    EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 4, 2}), "mask0");
-    EXPECT_INVALID(clf_residual_dropout_bwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 64, 6}), "mask0");
-    EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 16, 0}), "vec");
-    EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 1, 0xFFFFFFF8u}),
+    EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 3, 0, 0}), "vec");
+    EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 4, 2, 0}), "mask0");
+    EXPECT_INVALID(clf_residual_dropout_bwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 64, 6, 0}), "mask0");
+    EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 16, 0, 0}), "vec");
+    EXPECT_INVALID(clf_residual_dropout_fwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){0, 1, 0xFFFFFFF8u, 0}),
                    "2^32");
-    EXPECT_INVALID(clf_residual_dropout_bwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){max_wg + 1, 4, 0}),
+    EXPECT_INVALID(clf_residual_dropout_bwd_cfg(dev, a, b, c, n, &ok, &(clf_elementwise_cfg){max_wg + 1, 4, 0, 0}),
                    "work-group");
     /* nothing above touched the outputs */
     float *got = harness_download(a, n);
@@ -250,6 +296,7 @@ static Suite *suite(void) {
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, fwd_matches_reference);
     tcase_add_test(tc, bwd_matches_reference);
+    tcase_add_test(tc, bwd_overwrite);
     tcase_add_test(tc, reference_backward_matches_fd);
     tcase_add_test(tc, axpy_and_scale_match_reference);
     tcase_add_test(tc, in_place);

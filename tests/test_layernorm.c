@@ -14,7 +14,7 @@
 static const int sizes_n[] = {1, 7, 33, 257};
 static const int sizes_d[] = {1, 7, 13, 64, 257, 1000};
 /* Work-items per row: the device's default, one (the CPU layout), and a tree of 64 (the GPU layout). */
-static const clf_layernorm_cfg cfgs[] = {{0}, {1}, {64}};
+static const clf_layernorm_cfg cfgs[] = {{0, 0}, {1, 0}, {64, 0}};
 #define N_CFGS (sizeof cfgs / sizeof *cfgs)
 
 /* Inputs of one case: x with a per-row offset and spread, gamma around 1, beta around 0. */
@@ -88,7 +88,9 @@ END_TEST
 
 /* Backward into gradients prefilled with `fill` (random when fill is NaN). With `cancel` > 0, row
  * n-1-r of dy is minus row r plus noise of that size, so dbeta's column sums cancel to about `cancel`
- * of their terms: rounding in any partial sum that is not compensated shows at 1e-5. */
+ * of their terms: rounding in any partial sum that is not compensated shows at 1e-5. With
+ * cfg->overwrite, dx starts poisoned with NaN and must come back as the contribution alone, bit for
+ * bit what accumulating into zeros gives. */
 static void check_bwd(int n, int d, double fill, double cancel, const clf_layernorm_cfg *cfg) {
     clf_device *dev = harness_device();
     ln_case c = case_new(n, d, 0, 0.1);
@@ -109,16 +111,29 @@ static void check_bwd(int n, int d, double fill, double cancel, const clf_layern
         for (size_t k = 0; k < nd; k++) dx0[k] = (float)fill;
         for (int k = 0; k < d; k++) dg0[k] = db0[k] = (float)fill;
     }
+    bool ow = cfg->overwrite & CLF_OVERWRITE_DX;
+    if (ow) memset(dx0, 0, nd * sizeof *dx0);
     double *rdx = harness_to_double(dx0, nd), *rdg = harness_to_double(dg0, (size_t)d),
            *rdb = harness_to_double(db0, (size_t)d);
-    cl_mem mdy = harness_upload(dy, nd), mdx = harness_upload(dx0, nd), mdg = harness_upload(dg0, (size_t)d),
-           mdb = harness_upload(db0, (size_t)d), ws = harness_poisoned(clf_layernorm_workspace_floats(n, d));
+    cl_mem mdy = harness_upload(dy, nd), mdx = ow ? harness_poisoned(nd) : harness_upload(dx0, nd),
+           mdg = harness_upload(dg0, (size_t)d), mdb = harness_upload(db0, (size_t)d),
+           ws = harness_poisoned(clf_layernorm_workspace_floats(n, d));
     CLF_CK(clf_layernorm_bwd_cfg(dev, mdx, mdg, mdb, mdy, c.mx, mean, rstd, c.mg, ws, n, d, cfg));
     ref_layernorm_bwd(rdx, rdg, rdb, dyd, c.xd, c.gd, n, d, EPS);
     float *gdx = harness_download(mdx, nd), *gdg = harness_download(mdg, (size_t)d), *gdb = harness_download(mdb, (size_t)d);
     char what[96];
-    snprintf(what, sizeof what, "layernorm_bwd dx n=%d d=%d fill=%g cancel=%g wg=%d", n, d, fill, cancel, cfg->wg);
+    snprintf(what, sizeof what, "layernorm_bwd dx n=%d d=%d fill=%g cancel=%g wg=%d ow=%u", n, d, fill, cancel,
+             cfg->wg, cfg->overwrite);
     harness_expect_close(what, gdx, rdx, nd, 1e-5);
+    if (ow) { /* the same bits as the accumulating launch into zeros */
+        clf_layernorm_cfg acc = {cfg->wg, 0};
+        cl_mem zdx = harness_upload(dx0, nd), zdg = harness_upload(dg0, (size_t)d), zdb = harness_upload(db0, (size_t)d);
+        CLF_CK(clf_layernorm_bwd_cfg(dev, zdx, zdg, zdb, mdy, c.mx, mean, rstd, c.mg, ws, n, d, &acc));
+        float *zgx = harness_download(zdx, nd);
+        ck_assert_msg(memcmp(zgx, gdx, nd * sizeof *gdx) == 0, "%s: not the bits of accumulating into zeros", what);
+        free(zgx);
+        harness_release(zdx), harness_release(zdg), harness_release(zdb);
+    }
     snprintf(what, sizeof what, "layernorm_bwd dgamma n=%d d=%d fill=%g cancel=%g wg=%d", n, d, fill, cancel,
              cfg->wg);
     harness_expect_close(what, gdg, rdg, (size_t)d, 1e-5);
@@ -136,6 +151,17 @@ START_TEST(backward_accumulates_into_prefilled) {
     for (size_t i = 0; i < sizeof sizes_n / sizeof *sizes_n; i++)
         for (size_t j = 0; j < sizeof sizes_d / sizeof *sizes_d; j++)
             for (size_t k = 0; k < N_CFGS; k++) check_bwd(sizes_n[i], sizes_d[j], NAN, 0, &cfgs[k]);
+}
+END_TEST
+
+/* Overwrite mode: dx poisoned, the contribution alone (the first writer of a gradient). */
+START_TEST(backward_overwrites_dx) {
+    for (size_t i = 0; i < sizeof sizes_n / sizeof *sizes_n; i++)
+        for (size_t j = 0; j < sizeof sizes_d / sizeof *sizes_d; j++)
+            for (size_t k = 1; k < N_CFGS; k++) {
+                clf_layernorm_cfg cfg = {cfgs[k].wg, CLF_OVERWRITE_DX};
+                check_bwd(sizes_n[i], sizes_d[j], NAN, 0, &cfg);
+            }
 }
 END_TEST
 
@@ -265,11 +291,16 @@ START_TEST(rejects_invalid_arguments) {
     ck_assert_int_eq(clf_layernorm_bwd(dev, big, col, col, big, big, row, row, col, ws, n, 0), CLF_ERR_INVALID_ARG);
     CLF_CK(clf_layernorm_bwd(dev, big, col, col, big, big, row, row, col, ws, n, d)); /* NaN in, NaN out: no error */
     ck_assert_uint_eq(clf_layernorm_workspace_floats(0, d), 0);
-    const clf_layernorm_cfg odd = {3}, huge = {1 << 30};
+    const clf_layernorm_cfg odd = {3, 0}, huge = {1 << 30, 0};
     ck_assert_int_eq(clf_layernorm_fwd_cfg(dev, big, row, row, big, col, col, n, d, EPS, &odd), CLF_ERR_INVALID_ARG);
     ck_assert_ptr_nonnull(strstr(clf_errmsg(), "wg"));
     ck_assert_int_eq(clf_layernorm_bwd_cfg(dev, big, col, col, big, big, row, row, col, ws, n, d, &huge),
                      CLF_ERR_INVALID_ARG);
+    /* the plain backward has dx only */
+    const clf_layernorm_cfg ds_bit = {0, CLF_OVERWRITE_DS};
+    ck_assert_int_eq(clf_layernorm_bwd_cfg(dev, big, col, col, big, big, row, row, col, ws, n, d, &ds_bit),
+                     CLF_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(clf_errmsg(), "overwrite"));
     harness_release(big), harness_release(row), harness_release(col), harness_release(small), harness_release(ws);
 }
 END_TEST
@@ -283,6 +314,7 @@ static Suite *suite(void) {
     tcase_add_test(tc, forward_survives_offset);
     tcase_add_test(tc, backward_accumulates_into_prefilled);
     tcase_add_test(tc, backward_contribution_alone);
+    tcase_add_test(tc, backward_overwrites_dx);
     tcase_add_test(tc, backward_sums_survive_cancellation);
     tcase_add_test(tc, results_are_bit_identical_between_runs);
     tcase_add_test(tc, rejects_invalid_arguments);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "clformer/model.h"
+#include "graph_internal.h" /* fills_backward */
 #include "harness.h"
 #include "ref/ref_model.h"
 
@@ -41,6 +42,14 @@ static void fill_tokens(int32_t *x, int B, int T, int pad_row) {
     for (int b = 0; b < B; b++)
         for (int t = 0; t < T; t++)
             x[b * T + t] = b == pad_row || harness_below(5) == 0 ? CLF_PAD : (int32_t)harness_below(256);
+}
+
+/* Every activation gradient's first writer stores it (the op table's overwrite bits): a backward
+ * pass zeroes none. Fails when an op's bit is dropped, or when a bit is set without the launcher
+ * storing (then the gradients above go wrong, NaN or stale bytes). */
+static void expect_no_fills(const clf_model_graph *mg, const char *what) {
+    ck_assert_msg(mg->graph->fills_backward == 0, "%s: the backward zeroed %zu gradients before their first writer",
+                  what, mg->graph->fills_backward);
 }
 
 static void check_variant(const variant *v) {
@@ -102,6 +111,7 @@ static void check_variant(const variant *v) {
     CLF_CK(clf_buffer_fill_float(dev, m->grads, 0, m->layout.total, 0.0f));
     CLF_CK(clf_graph_forward(mg->graph, &run));
     CLF_CK(clf_graph_backward(mg->graph, &run));
+    expect_no_fills(mg, what);
 
     float loss;
     CLF_CK(clf_buffer_read(dev, clf_tensor_buffer(mg->loss), 0, 4, &loss));
@@ -254,6 +264,7 @@ START_TEST(recompute_matches_keeping) {
         clf_run run = {{B, b.Ts, Tt, 0}, true, 11, 3, targets ? 1.0f / (float)targets : 0.0f};
         CLF_CK(clf_graph_forward(mg->graph, &run));
         CLF_CK(clf_graph_backward(mg->graph, &run));
+        expect_no_fills(mg, way ? "recomputing" : "keeping");
         CLF_CK(clf_buffer_read(dev, clf_tensor_buffer(mg->loss), 0, sizeof(float), &loss[way]));
         grads[way] = harness_download(m->grads, m->layout.total);
         clf_graph_memory mem;
@@ -276,12 +287,65 @@ START_TEST(recompute_matches_keeping) {
 }
 END_TEST
 
+/* A tensor read in several slots of one node (self-attention straight on the embedding: q, k and v
+ * one tensor) has several contributions to sum: it is zeroed once and none of them may store. The
+ * table's gradient must equal that of the same graph with q, k, v three copies (identity residuals). */
+START_TEST(input_in_three_slots_sums) {
+    clf_device *dev = harness_device();
+    enum { V = 19, D = 8, B = 2, T = 7 };
+    int32_t tok[B * T], tgt[B * T];
+    for (int i = 0; i < B * T; i++) tok[i] = (int32_t)harness_below(V), tgt[i] = (int32_t)harness_below(V);
+    float *table = harness_random(V * D, -1, 1, NULL), *w = harness_random(V * D, -1, 1, NULL);
+    float *grads[2];
+    size_t fills[2];
+    for (int way = 0; way < 2; way++) {
+        cl_mem mt = harness_upload(table, V * D), mw = harness_upload(w, V * D);
+        float zero[V * D] = {0};
+        cl_mem gt = harness_upload(zero, V * D), gw = harness_upload(zero, V * D);
+        clf_graph *g;
+        CLF_CK(clf_graph_new(dev, (clf_dims){B, 0, T, 0}, &g));
+        clf_tensor *pt = clf_graph_param(g, "table", mt, gt, V, D), *pw = clf_graph_param(g, "w", mw, gw, V, D);
+        clf_tensor *it = clf_graph_input(g, "tokens", CLF_ROWS_TGT, 1, true);
+        clf_tensor *ig = clf_graph_input(g, "targets", CLF_ROWS_TGT, 1, true);
+        clf_tensor *e = clf_graph_embedding(g, pt, it, NULL, 1.0f), *q = e, *k = e, *v = e;
+        if (way) {
+            q = clf_graph_residual(g, NULL, e, 0.0f);
+            k = clf_graph_residual(g, NULL, e, 0.0f);
+            v = clf_graph_residual(g, NULL, e, 0.0f);
+        }
+        clf_tensor *o = clf_graph_attention(g, q, k, v, NULL, 2, true, 0.0f);
+        clf_graph_cross_entropy(g, clf_graph_linear(g, o, pw, NULL, CLF_GRAPH_ACT_NONE), ig, V, 0.0f);
+        CLF_CK(clf_graph_status(g));
+        CLF_CK(clf_graph_plan(g, true));
+        CLF_CK(clf_buffer_write(dev, clf_tensor_buffer(it), 0, sizeof tok, tok));
+        CLF_CK(clf_buffer_write(dev, clf_tensor_buffer(ig), 0, sizeof tgt, tgt));
+        clf_run run = {{B, 0, T, 0}, true, 5, 1, 1.0f / (B * T)};
+        CLF_CK(clf_graph_forward(g, &run));
+        CLF_CK(clf_graph_backward(g, &run));
+        fills[way] = g->fills_backward;
+        float *a = harness_download(gt, V * D), *b = harness_download(gw, V * D);
+        grads[way] = malloc(2 * V * D * sizeof(float));
+        memcpy(grads[way], a, V * D * sizeof(float));
+        memcpy(grads[way] + V * D, b, V * D * sizeof(float));
+        free(a), free(b);
+        clf_graph_free(g);
+        harness_release(gt), harness_release(gw), harness_release(mt), harness_release(mw);
+    }
+    ck_assert_msg(fills[0] == 1 && fills[1] == 0, "zero fills: %zu with q = k = v (want 1), %zu with copies (want 0)",
+                  fills[0], fills[1]);
+    double *ref = harness_to_double(grads[1], 2 * V * D);
+    harness_expect_close("table and w gradients, q = k = v vs three copies", grads[0], ref, 2 * V * D, 1e-5);
+    free(ref), free(grads[0]), free(grads[1]), free(table), free(w);
+}
+END_TEST
+
 static Suite *suite(void) {
     Suite *s = suite_create("model");
     TCase *tc = tcase_create("model");
     tcase_set_timeout(tc, 900);
     tcase_add_loop_test(tc, matches_reference, 0, 5);
     tcase_add_test(tc, micro_batches_accumulate);
+    tcase_add_test(tc, input_in_three_slots_sums);
     tcase_add_loop_test(tc, recompute_matches_keeping, 0, 8);
     suite_add_tcase(s, tc);
     return s;

@@ -100,7 +100,7 @@ static clf_status fwd_rows_launch(clf_device *dev, cl_mem o, cl_mem lse, cl_mem 
 
 static clf_status bwd_launch(clf_device *dev, int cand, cl_mem dq, cl_mem dk, cl_mem dv, cl_mem dout, cl_mem q,
                              cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask, cl_mem workspace,
-                             const clf_attention_shape *s, const clf_dropout_args *da) {
+                             const clf_attention_shape *s, const clf_dropout_args *da, unsigned ow) {
     launch_cfg c = cfg_of(dev, s->dh, cand);
     size_t bh = (size_t)s->batch * s->heads, rows = bh * s->tq;
     float scale = (float)(1.0 / sqrt((double)s->dh));
@@ -116,13 +116,13 @@ static clf_status bwd_launch(clf_device *dev, int cand, cl_mem dq, cl_mem dk, cl
                      CLF_ARG_MEM(dq), CLF_ARG_MEM(dout), CLF_ARG_MEM(q), CLF_ARG_MEM(k), CLF_ARG_MEM(v),
                      CLF_ARG_MEM(lse), CLF_ARG_MEM(dd), CLF_ARG_MEM(kmask), CLF_ARG_INT(s->heads),
                      CLF_ARG_INT(s->tq), CLF_ARG_INT(s->tk), CLF_ARG_INT(s->causal != 0), CLF_ARG_FLOAT(scale),
-                     CLF_DROPOUT_ARGS(*da));
+                     CLF_ARG_INT((int)(ow & CLF_OVERWRITE_DQ)), CLF_DROPOUT_ARGS(*da));
     if (st == CLF_OK)
         st = CLF_RUN(dev, "attention", c.opts, c.tiles ? "attention_bwd_dkdv_cpu" : "attention_bwd_dkdv", 2, gk,
                      local, CLF_ARG_MEM(dk), CLF_ARG_MEM(dv), CLF_ARG_MEM(dout), CLF_ARG_MEM(q), CLF_ARG_MEM(k),
                      CLF_ARG_MEM(v), CLF_ARG_MEM(lse), CLF_ARG_MEM(dd), CLF_ARG_MEM(kmask), CLF_ARG_INT(s->heads),
                      CLF_ARG_INT(s->tq), CLF_ARG_INT(s->tk), CLF_ARG_INT(s->causal != 0), CLF_ARG_FLOAT(scale),
-                     CLF_DROPOUT_ARGS(*da));
+                     CLF_ARG_INT((int)(ow & (CLF_OVERWRITE_DK | CLF_OVERWRITE_DV))), CLF_DROPOUT_ARGS(*da));
     return st;
 }
 
@@ -148,7 +148,7 @@ static clf_status tune_try(clf_device *dev, void *ctx, int cand) {
             if (st != CLF_OK) return st;
         }
     return bwd_launch(dev, cand, t->out[0], t->out[1], t->out[2], t->dout, t->q, t->k, t->v, t->o, t->lse, t->kmask,
-                      t->workspace, &t->s, &t->da);
+                      t->workspace, &t->s, &t->da, 0u);
 }
 
 /* The kernels to run: forced, or the tuned choice for this shape bucket. */
@@ -205,21 +205,42 @@ clf_status clf_attention_fwd(clf_device *dev, cl_mem o, cl_mem lse, cl_mem q, cl
     return clf_attention_fwd_using(dev, CLF_ATTENTION_AUTO, o, lse, q, k, v, kmask, s, drop);
 }
 
-clf_status clf_attention_bwd_using(clf_device *dev, clf_attention_kernels kernels, cl_mem dq, cl_mem dk, cl_mem dv,
-                                   cl_mem dout, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask,
-                                   cl_mem workspace, const clf_attention_shape *s, const clf_dropout *drop) {
+/* The overwrite bits, checked: known ones, each naming a buffer no other gradient argument shares. */
+static clf_status check_overwrite(const char *fn, unsigned ow, cl_mem dq, cl_mem dk, cl_mem dv) {
+    if (ow & ~(CLF_OVERWRITE_DQ | CLF_OVERWRITE_DK | CLF_OVERWRITE_DV))
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: overwrite 0x%x names gradients other than dq, dk, dv", fn, ow);
+    if (((ow & CLF_OVERWRITE_DQ) && (dq == dk || dq == dv)) || ((ow & CLF_OVERWRITE_DK) && (dk == dq || dk == dv)) ||
+        ((ow & CLF_OVERWRITE_DV) && (dv == dq || dv == dk)))
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: overwrite 0x%x of a buffer given for two gradients", fn, ow);
+    return CLF_OK;
+}
+
+clf_status clf_attention_bwd_cfg(clf_device *dev, cl_mem dq, cl_mem dk, cl_mem dv, cl_mem dout, cl_mem q, cl_mem k,
+                                 cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask, cl_mem workspace,
+                                 const clf_attention_shape *s, const clf_dropout *drop, const clf_attention_cfg *cfg) {
     const char *fn = "clf_attention_bwd";
+    clf_attention_kernels kernels = cfg ? cfg->kernels : CLF_ATTENTION_AUTO;
+    unsigned ow = cfg ? cfg->overwrite : 0u;
     const clf_attention_buf bufs[] = {{dq, "dq"}, {dk, "dk"}, {dv, "dv"}, {dout, "dout"}, {q, "q"}, {k, "k"},
                                       {v, "v"},   {o, "o"},   {lse, "lse"}, {workspace, "workspace"}};
     tune_ctx t = {.bwd = true, .dout = dout, .q = q, .k = k, .v = v, .o = o, .lse = lse, .kmask = kmask,
                   .workspace = workspace};
     int cand = 0;
     clf_status st = clf_attention_check(fn, dev, s, drop, bufs, sizeof bufs / sizeof bufs[0], &t.da);
+    if (st == CLF_OK) st = check_overwrite(fn, ow, dq, dk, dv);
     if (st == CLF_OK) {
         t.s = *s;
         st = choose(fn, dev, kernels, &t, &cand);
     }
-    return st == CLF_OK ? bwd_launch(dev, cand, dq, dk, dv, dout, q, k, v, o, lse, kmask, workspace, s, &t.da) : st;
+    return st == CLF_OK ? bwd_launch(dev, cand, dq, dk, dv, dout, q, k, v, o, lse, kmask, workspace, s, &t.da, ow)
+                        : st;
+}
+
+clf_status clf_attention_bwd_using(clf_device *dev, clf_attention_kernels kernels, cl_mem dq, cl_mem dk, cl_mem dv,
+                                   cl_mem dout, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask,
+                                   cl_mem workspace, const clf_attention_shape *s, const clf_dropout *drop) {
+    const clf_attention_cfg cfg = {kernels, 0u};
+    return clf_attention_bwd_cfg(dev, dq, dk, dv, dout, q, k, v, o, lse, kmask, workspace, s, drop, &cfg);
 }
 
 clf_status clf_attention_bwd(clf_device *dev, cl_mem dq, cl_mem dk, cl_mem dv, cl_mem dout, cl_mem q, cl_mem k,

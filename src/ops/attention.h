@@ -49,6 +49,24 @@ clf_status clf_attention_bwd_using(clf_device *dev, clf_attention_kernels kernel
                                    cl_mem dout, cl_mem q, cl_mem k, cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask,
                                    cl_mem workspace, const clf_attention_shape *s, const clf_dropout *drop);
 
+/* Bits of clf_attention_cfg.overwrite: the gradients the backward stores instead of adds to, unread
+ * (the first writer of a gradient in a backward pass; see CLF_OVERWRITE_DX). The fused kernels
+ * write each element of dq (and of dk, dv) once, from one work-item holding its whole sum, so
+ * every one can be stored. A buffer given for two of dq, dk, dv cannot be overwritten. */
+#define CLF_OVERWRITE_DQ 1u
+#define CLF_OVERWRITE_DK 2u
+#define CLF_OVERWRITE_DV 4u
+
+typedef struct clf_attention_cfg {
+    clf_attention_kernels kernels; /* as for clf_attention_bwd_using */
+    unsigned overwrite;            /* CLF_OVERWRITE_DQ | _DK | _DV */
+} clf_attention_cfg;
+
+/* clf_attention_bwd_using with cfg (NULL: CLF_ATTENTION_AUTO, accumulating). */
+clf_status clf_attention_bwd_cfg(clf_device *dev, cl_mem dq, cl_mem dk, cl_mem dv, cl_mem dout, cl_mem q, cl_mem k,
+                                 cl_mem v, cl_mem o, cl_mem lse, cl_mem kmask, cl_mem workspace,
+                                 const clf_attention_shape *s, const clf_dropout *drop, const clf_attention_cfg *cfg);
+
 /* Materialized path: p [b, heads, tq, tk] holds the (undropped) probabilities for backward;
  * workspace per clf_attention_matmul_workspace_floats. Same accumulate semantics. */
 size_t clf_attention_matmul_workspace_floats(const clf_attention_shape *s);

@@ -104,17 +104,19 @@ static void ew_options(char *out, size_t size, const ew_launch *l, int drop, int
     snprintf(out, size, "-DWG=%zu -DDROP=%d -DACC=%d -DALIGNED=%d", l->wg, drop, acc, l->aligned);
 }
 
-/* Both residual kernels: three buffers, then the mask index of element 0 and the dropout; acc picks
- * the variant that adds x (forward) or accumulates into dx (backward). */
+/* Both residual kernels: three buffers, then (backward: ow, its overwrite bits, a uniform argument
+ * rather than a variant: one build serves both) the mask index of element 0 and the dropout; acc
+ * picks the variant that adds x (forward) or accumulates into dx (backward). */
 static clf_status ew_residual(clf_device *dev, const ew_launch *l, const char *op, const char *kernel,
-                              const clf_dropout *d, int acc, const clf_arg bufs[3]) {
+                              const clf_dropout *d, int acc, const clf_arg bufs[3], const unsigned *ow) {
     clf_dropout_args k;
     char options[64];
     clf_status st = clf_dropout_args_of(op, d, &k);
     if (st != CLF_OK) return st;
     ew_options(options, sizeof options, l, k.threshold != 0, acc);
-    const clf_arg params[] = {CLF_ARG_UINT(l->mask0), CLF_DROPOUT_ARGS(k)};
-    return ew_run(dev, l, options, kernel, 3, bufs, sizeof params / sizeof params[0], params);
+    const clf_arg params[] = {CLF_ARG_UINT(ow ? *ow : 0u), CLF_ARG_UINT(l->mask0), CLF_DROPOUT_ARGS(k)};
+    size_t skip = ow ? 0 : 1;
+    return ew_run(dev, l, options, kernel, 3, bufs, sizeof params / sizeof params[0] - skip, params + skip);
 }
 
 clf_status clf_residual_dropout_fwd_cfg(clf_device *dev, cl_mem y, cl_mem x, cl_mem s, size_t n,
@@ -127,7 +129,7 @@ clf_status clf_residual_dropout_fwd_cfg(clf_device *dev, cl_mem y, cl_mem x, cl_
     if (!s) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: s is NULL", op);
     /* without x the kernel never reads it; s stands in so no NULL buffer reaches the driver */
     const clf_arg bufs[] = {CLF_ARG_MEM(y), CLF_ARG_MEM(x ? x : s), CLF_ARG_MEM(s)};
-    return ew_residual(dev, &l, op, "residual_dropout_fwd", d, x != NULL, bufs);
+    return ew_residual(dev, &l, op, "residual_dropout_fwd", d, x != NULL, bufs, NULL);
 }
 
 clf_status clf_residual_dropout_bwd_cfg(clf_device *dev, cl_mem dx, cl_mem ds, cl_mem dy, size_t n,
@@ -139,8 +141,12 @@ clf_status clf_residual_dropout_bwd_cfg(clf_device *dev, cl_mem dx, cl_mem ds, c
     if (!ds) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: ds is NULL", op);
     if (!dy) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dy is NULL", op);
     if (dx == ds) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dx and ds are the same buffer", op);
+    unsigned ow = cfg ? cfg->overwrite : 0u;
+    if (ow & ~(CLF_OVERWRITE_DX | CLF_OVERWRITE_DS))
+        return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: overwrite 0x%x names gradients other than dx and ds", op, ow);
+    if ((ow & CLF_OVERWRITE_DX) && !dx) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: overwrite of dx, which is NULL", op);
     const clf_arg bufs[] = {CLF_ARG_MEM(dx ? dx : ds), CLF_ARG_MEM(ds), CLF_ARG_MEM(dy)};
-    return ew_residual(dev, &l, op, "residual_dropout_bwd", d, dx != NULL, bufs);
+    return ew_residual(dev, &l, op, "residual_dropout_bwd", d, dx != NULL, bufs, &ow);
 }
 
 clf_status clf_residual_dropout_fwd(clf_device *dev, cl_mem y, cl_mem x, cl_mem s, size_t n, const clf_dropout *d) {
@@ -157,7 +163,7 @@ static clf_status ew_binary(clf_device *dev, const char *op, const char *kernel,
                             float alpha) {
     ew_launch l;
     char options[64];
-    const clf_elementwise_cfg cfg = {0, 4, 0}; /* no wide kernels */
+    const clf_elementwise_cfg cfg = {0, 4, 0, 0}; /* no wide kernels */
     clf_status st = ew_prepare(dev, op, n, &cfg, &l);
     if (st != CLF_OK) return st;
     if (!dst) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: dst is NULL", op);

@@ -36,6 +36,13 @@ clf_status clf_residual_dropout_fwd(clf_device *dev, cl_mem y /* [n] */, cl_mem 
 /* Accumulates dx += dy (if dx non-NULL) and ds += drop'(dy) (mask regenerated, scaled by 1/(1-p)). */
 clf_status clf_residual_dropout_bwd(clf_device *dev, cl_mem dx /* [n] or NULL */, cl_mem ds /* [n] */,
                                     cl_mem dy /* [n] */, size_t n, const clf_dropout *d);
+/* Bits of a backward's overwrite mask (the _cfg launchers here, in layernorm.h and attention.h): the
+ * gradient is stored, not added to, and not read, so it may hold anything before (NaN included). The
+ * scheduler sets them for the first writer of a gradient in a backward pass, instead of zeroing it
+ * first; a stored value is bit for bit what a zero fill and then the accumulating launch give. */
+#define CLF_OVERWRITE_DX 1u
+#define CLF_OVERWRITE_DS 2u
+
 /* dst += alpha * src */
 clf_status clf_axpy(clf_device *dev, cl_mem dst /* [n] */, cl_mem src /* [n] */, size_t n, float alpha);
 /* dst = alpha * src (copy when alpha == 1) */
@@ -49,10 +56,12 @@ typedef struct clf_elementwise_cfg {
     int vec;        /* elements per work-item: 4 (one Philox block each; the default on GPUs), 64 (float16
                      * code, one 16-lane Philox call each; the default on CPUs) or 1; 0: the default */
     uint32_t mask0; /* mask index of element 0; a multiple of 4 when vec is 4 or 64 */
+    unsigned overwrite; /* backward: CLF_OVERWRITE_ bits of the gradients to store instead of add to */
 } clf_elementwise_cfg;
 
 /* The launchers above with an explicit configuration (NULL: the defaults). mask0 + n must not
- * exceed 2^32: the mask index is 32 bits wide. */
+ * exceed 2^32: the mask index is 32 bits wide. The backward's cfg->overwrite (CLF_OVERWRITE_DX, _DS):
+ * dx = dy, ds = drop'(dy) for the gradients named; the forward ignores it. */
 clf_status clf_residual_dropout_fwd_cfg(clf_device *dev, cl_mem y /* [n] */, cl_mem x /* [n] or NULL */,
                                         cl_mem s /* [n] */, size_t n, const clf_dropout *d,
                                         const clf_elementwise_cfg *cfg);

@@ -60,6 +60,16 @@ static clf_status ln_prepare(clf_device *dev, const char *fn, int n, int d, cons
     return CLF_OK;
 }
 
+/* The overwrite bits of cfg, checked: a pass takes those in `allowed`, of non-NULL gradients only. */
+static clf_status ln_overwrite(const char *fn, const clf_layernorm_cfg *cfg, unsigned allowed, cl_mem dx,
+                               int *ow) {
+    unsigned bits = cfg ? cfg->overwrite : 0u;
+    *ow = (int)bits;
+    if (bits & ~allowed) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: overwrite 0x%x names gradients it has not", fn, bits);
+    if ((bits & CLF_OVERWRITE_DX) && !dx) return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: overwrite of dx, which is NULL", fn);
+    return CLF_OK;
+}
+
 static clf_status ln_check_eps(const char *fn, float eps) {
     if (!isfinite(eps) || eps < 0)
         return CLF_ERROR(CLF_ERR_INVALID_ARG, "%s: eps %g must be finite and >= 0", fn, (double)eps);
@@ -126,7 +136,9 @@ clf_status clf_layernorm_bwd_cfg(clf_device *dev, cl_mem dx /* [n, d] */, cl_mem
                                  cl_mem workspace, int n, int d, const clf_layernorm_cfg *cfg) {
     static const char fn[] = "layernorm_bwd";
     ln_launch l;
+    int ow;
     clf_status st = ln_prepare(dev, fn, n, d, cfg, &l);
+    if (st == CLF_OK) st = ln_overwrite(fn, cfg, CLF_OVERWRITE_DX, dx, &ow);
     if (st != CLF_OK) return st;
     size_t nd = (size_t)n * (size_t)d * sizeof(float), rowb = (size_t)n * sizeof(float),
            colb = (size_t)d * sizeof(float);
@@ -139,7 +151,7 @@ clf_status clf_layernorm_bwd_cfg(clf_device *dev, cl_mem dx /* [n, d] */, cl_mem
     size_t global[2] = {l.wg, ln_groups(n)}, local[2] = {l.wg, 1};
     st = CLF_RUN(dev, "layernorm", l.opts, "layernorm_bwd_dx", 2, global, local, CLF_ARG_MEM(dx),
                  CLF_ARG_MEM(workspace), CLF_ARG_MEM(dy), CLF_ARG_MEM(x), CLF_ARG_MEM(mean), CLF_ARG_MEM(rstd),
-                 CLF_ARG_MEM(gamma), CLF_ARG_INT(n), CLF_ARG_INT(d));
+                 CLF_ARG_MEM(gamma), CLF_ARG_INT(n), CLF_ARG_INT(d), CLF_ARG_INT(ow));
     return st == CLF_OK ? ln_dgamma(dev, &l, dgamma, dbeta, workspace, n, d) : st;
 }
 
@@ -192,10 +204,12 @@ clf_status clf_add_layernorm_bwd_cfg(clf_device *dev, cl_mem dx /* [n, d] or NUL
                                      const clf_layernorm_cfg *cfg) {
     static const char fn[] = "add_layernorm_bwd";
     clf_dropout_args da;
+    int ow;
     clf_status st = ln_dropout(fn, drop, n, d, &da);
     if (st != CLF_OK) return st;
     ln_launch l;
     st = ln_prepare(dev, fn, n, d, cfg, &l);
+    if (st == CLF_OK) st = ln_overwrite(fn, cfg, CLF_OVERWRITE_DX | CLF_OVERWRITE_DS, dx, &ow);
     if (st != CLF_OK) return st;
     size_t nd = (size_t)n * (size_t)d * sizeof(float), rowb = (size_t)n * sizeof(float),
            colb = (size_t)d * sizeof(float);
@@ -211,7 +225,8 @@ clf_status clf_add_layernorm_bwd_cfg(clf_device *dev, cl_mem dx /* [n, d] or NUL
     st = CLF_RUN(dev, "layernorm", l.opts, "add_layernorm_bwd_dx", 2, global, local, CLF_ARG_MEM(dx ? dx : ds),
                  CLF_ARG_MEM(ds), CLF_ARG_MEM(workspace), CLF_ARG_MEM(dy), CLF_ARG_MEM(dsum ? dsum : dy),
                  CLF_ARG_MEM(sum), CLF_ARG_MEM(mean), CLF_ARG_MEM(rstd), CLF_ARG_MEM(gamma), CLF_ARG_INT(n),
-                 CLF_ARG_INT(d), CLF_ARG_INT(dx != NULL), CLF_ARG_INT(dsum != NULL), CLF_DROPOUT_ARGS(da));
+                 CLF_ARG_INT(d), CLF_ARG_INT(dx != NULL), CLF_ARG_INT(dsum != NULL), CLF_ARG_INT(ow),
+                 CLF_DROPOUT_ARGS(da));
     return st == CLF_OK ? ln_dgamma(dev, &l, dgamma, dbeta, workspace, n, d) : st;
 }
 

@@ -23,6 +23,9 @@ clf_status clf_layernorm_bwd(clf_device *dev, cl_mem dx /* [n, d] */, cl_mem dga
  * Results agree with any wg to rounding; each wg is deterministic. */
 typedef struct clf_layernorm_cfg {
     int wg;
+    /* backward: the gradients to store instead of add to, unread (elementwise.h's CLF_OVERWRITE_DX: dx;
+     * CLF_OVERWRITE_DS: the fused backward's ds); the forward ignores it */
+    unsigned overwrite;
 } clf_layernorm_cfg;
 
 clf_status clf_layernorm_fwd_cfg(clf_device *dev, cl_mem y /* [n, d] */, cl_mem mean /* [n] */,
