@@ -112,11 +112,14 @@ linear_bwd_dpre(__global float *ws /* [n, out] */, __global float *db /* [out] *
 
 /* The rows of block g, across chunks k0 .. k0 + KN - 1 of each row (a contiguous run, one stream per
  * array): dpre stored (act != NONE), its column sums compensated in s[] / c[]. LD / ST load and store
- * chunk k; a macro, so full runs take no bounds test and unroll into registers. */
-#define LIN_BWD_BLOCK(LD, ST, KN)                                                                       \
+ * chunk k; a macro, so full runs take no bounds test and unroll into registers (UNROLL: the pragma for
+ * a constant KN, nothing for the tail's count, which the compiler would warn it cannot unroll). */
+#define LIN_UNROLL _Pragma("unroll")
+#define LIN_NO_UNROLL
+#define LIN_BWD_BLOCK(LD, ST, KN, UNROLL)                                                               \
     for (int i = 0; i < rows; i++) {                                                                    \
         size_t off = (size_t)(r0 + i) * out;                                                            \
-        _Pragma("unroll") for (int kk = 0; kk < (KN); kk++) {                                           \
+        UNROLL for (int kk = 0; kk < (KN); kk++) {                                                      \
             int k = k0 + kk;                                                                            \
             float16 d = LD(dy + off);                                                                   \
             if (act == CLF_ACT_RELU) d = linear_dpre16(act, d, LD(y + off), d);                             \
@@ -145,9 +148,9 @@ linear_bwd_dpre_rows(__global float *ws /* [n, out] */, __global float *part /* 
         for (int kk = 0; kk < CB; kk++) s[kk] = c[kk] = (float16)(0.0f);
         int kn = min(CB, chunks - k0);
         if (16 * (k0 + CB) <= out) {
-            LIN_BWD_BLOCK(LIN_LD_FULL, LIN_ST_FULL, CB)
+            LIN_BWD_BLOCK(LIN_LD_FULL, LIN_ST_FULL, CB, LIN_UNROLL)
         } else {
-            LIN_BWD_BLOCK(LIN_LD_TAIL, LIN_ST_TAIL, kn)
+            LIN_BWD_BLOCK(LIN_LD_TAIL, LIN_ST_TAIL, kn, LIN_NO_UNROLL)
         }
         if (has_db)
             for (int kk = 0; kk < kn; kk++) {
