@@ -10,8 +10,9 @@
 #                                 kernel benchmark and the side-by-side benchmark against PyTorch CUDA.
 #                                 Logs go to OUT (default gpu-out/): summary.txt first.
 #
-# Each stage has its own time limit (STAGE_S seconds, default 240 for the tests, 150 otherwise), so one
-# run fits a short lease; a stage that fails is recorded and the next still runs. GPU_RUN_ICD (a
+# Each stage has its own time limit (build 120 s, tests STAGE_S, default 180 s, bench 90 s, PyTorch
+# comparison 150 s), so the whole run stays under ten minutes; a stage that fails is recorded and the
+# next still runs. GPU_RUN_ICD (a
 # driver library) and GPU_RUN_DEVICE (a device selector) stand in for NVIDIA's for a dry run elsewhere.
 set -u
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -78,14 +79,14 @@ run() {
     local dev=${GPU_RUN_DEVICE:-gpu}
     export CLFORMER_DEVICE=$dev XDG_CACHE_HOME=/tmp/clformer-cache
     cd "$here" || return 1
-    stage build 150 "$out/build.log" sh -c 'meson setup --wipe build-gpu -Dbuildtype=release >/dev/null 2>&1 || meson setup build-gpu -Dbuildtype=release; ninja -C build-gpu' || return 1
+    stage build 120 "$out/build.log" sh -c 'meson setup --wipe build-gpu -Dbuildtype=release >/dev/null 2>&1 || meson setup build-gpu -Dbuildtype=release; ninja -C build-gpu' || return 1
     build-gpu/clformer devices 2>&1 | tee -a "$sum"
     # test_cli and test_compare need PoCL's two CPU devices, which this machine lacks
-    stage tests "${STAGE_S:-240}" "$out/tests.log" meson test -C build-gpu --print-errorlogs --num-processes 8 --timeout-multiplier 2
+    stage tests "${STAGE_S:-180}" "$out/tests.log" meson test -C build-gpu --print-errorlogs --num-processes 8 --timeout-multiplier 2
     grep -E "^(Ok|Fail|Skipped|Timeout|Expected Fail|Unexpected Pass):" "$out/tests.log" | tee -a "$sum"
     grep -E " (FAIL|TIMEOUT) " "$out/tests.log" | tee -a "$sum"
-    stage bench 150 "$out/bench.txt" build-gpu/clformer bench --device "$dev"
-    stage vs_torch 240 "$out/vs_torch.md" python3 tools/bench_vs_torch.py --clformer build-gpu/clformer --device "$dev" \
+    stage bench 90 "$out/bench.txt" build-gpu/clformer bench --device "$dev"
+    stage vs_torch 150 "$out/vs_torch.md" python3 tools/bench_vs_torch.py --clformer build-gpu/clformer --device "$dev" \
         --torch-device cuda --python python3 --rounds 2 --no-startup --json "$out/vs_torch.json"
     note "done $(date -u +%FT%TZ)"
 }
