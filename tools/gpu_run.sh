@@ -65,6 +65,15 @@ run() {
     # pkgconf's own library is in the prefix too
     export PKG_CONFIG="$prefix/usr/bin/pkgconf"
 
+    # meson and ninja may be there as Python packages only
+    for tool in meson:mesonbuild.mesonmain ninja:ninja; do
+        if ! command -v "${tool%%:*}" >/dev/null; then
+            printf '#!/bin/sh\nexec python3 -m %s "$@"\n' "${tool#*:}" >"$prefix/usr/bin/${tool%%:*}"
+            chmod +x "$prefix/usr/bin/${tool%%:*}"
+        fi
+    done
+    command -v cc >/dev/null || note "no C compiler (cc) on this machine: the build will fail"
+
     # NVIDIA's OpenCL driver: a library beside the driver; the loader learns of it from a .icd file.
     local icd
     icd=${GPU_RUN_ICD:-}
