@@ -12,56 +12,13 @@
 
 #include "clformer/program.h"
 #include "device_internal.h"
+#include "gemm_clblast_sets.h"
 #include "host_util.h"
 
 static const double BUDGET_MS = 20000.0;
 /* Another set replaces CLBlast's own only when this much faster: timings are noisy. */
 static const double MARGIN = 0.97;
-enum { TIMED_ROUNDS = 3, NX = 16, ND = 10 };
-
-/* Parameter names in the order of the values below (CLBlast's database order). */
-static const char *const XG_NAMES[NX] = {"GEMMK", "KREG", "KWG", "KWI",  "MDIMA", "MDIMC", "MWG", "NDIMB",
-                                         "NDIMC", "NWG",  "SA",  "SB",   "STRM",  "STRN",  "VWM", "VWN"};
-static const char *const XD_NAMES[ND] = {"KWID", "MDIMAD", "MDIMCD", "NDIMBD", "NDIMCD",
-                                         "PADA", "PADB",   "VWMD",   "VWND",   "WGD"};
-enum { GEMMK, KREG, KWG, KWI, MDIMA, MDIMC, MWG, NDIMB, NDIMC, NWG, SA, SB, STRM, STRN, VWM, VWN };
-enum { KWID, MDIMAD, MDIMCD, NDIMBD, NDIMCD, PADA, PADB, VWMD, VWND, WGD };
-
-typedef struct cand {
-    const char *name;
-    char family; /* 'N' NVIDIA, 'A' AMD, 'I' Intel GPUs, 'C' CPUs: the device's family is tried first */
-    size_t xg[NX], xd[ND], min_indirect;
-} cand;
-
-/* Entries of CLBlast's single-precision database (src/database/kernels/xgemm{,_direct}/xgemm*_32.hpp,
- * gemm_routine_32.hpp), named after the device they were tuned on. The "indirect" sets route the
- * proxies through the Xgemm kernel (products from 512^3 on); the "direct" ones keep training-size
- * products on the single-kernel XgemmDirect path, as CLBlast does on NVIDIA below 1984^3. */
-#define XD_ALL {2, 8, 8, 8, 8, 1, 1, 1, 1, 16}       /* XgemmDirect, default of all devices */
-#define XD_SM80 {8, 8, 16, 32, 16, 1, 1, 2, 1, 32}   /* XgemmDirect, NVIDIA SM8.0 */
-#define XG_ALL {0, 1, 32, 2, 8, 8, 32, 8, 8, 32, 1, 1, 0, 0, 4, 4} /* Xgemm, default of all devices */
-static const cand CANDS[] = {
-    {"a100", 'N', {0, 1, 32, 2, 8, 8, 32, 16, 16, 64, 1, 1, 0, 0, 4, 4}, XD_SM80, 512},      /* A100-PCIE-40GB */
-    {"a100-direct", 'N', XG_ALL, XD_SM80, 4096},                                              /* SM8.0 direct */
-    {"v100", 'N', {0, 1, 32, 2, 16, 16, 64, 8, 8, 32, 1, 1, 0, 0, 4, 4},                     /* Tesla V100 */
-     {2, 16, 16, 16, 16, 1, 1, 1, 2, 32}, 512},
-    {"v100-direct", 'N', XG_ALL, {2, 16, 16, 16, 16, 1, 1, 1, 2, 32}, 4096},                 /* SM7.0 direct */
-    {"rtx3080", 'N', {0, 1, 32, 2, 8, 8, 64, 32, 16, 128, 1, 1, 1, 1, 2, 2}, XD_SM80, 512},  /* RTX 3080 */
-    {"rtx4090", 'N', {0, 1, 32, 2, 32, 32, 128, 8, 8, 64, 0, 1, 1, 1, 4, 4}, XD_SM80, 512},  /* RTX 4090 */
-    {"sm89-k1", 'N', {1, 8, 1, 1, 8, 8, 64, 8, 8, 64, 0, 0, 0, 0, 4, 8}, XD_SM80, 512},      /* SM8.9 default */
-    {"mi50", 'A', {0, 1, 32, 2, 16, 16, 64, 16, 16, 64, 1, 1, 0, 0, 4, 4},                   /* Instinct MI50 */
-     {8, 16, 16, 32, 16, 1, 1, 4, 1, 64}, 512},
-    {"rx7900xtx", 'A', {0, 1, 32, 2, 16, 16, 64, 8, 8, 32, 0, 1, 1, 0, 4, 4}, XD_ALL, 512},  /* gfx1100 */
-    {"rx9070xt", 'A', {0, 1, 32, 2, 16, 8, 64, 16, 8, 128, 1, 1, 0, 1, 4, 8}, XD_ALL, 512},  /* gfx1201 */
-    {"arc-a770", 'I', {1, 16, 1, 1, 16, 16, 64, 4, 4, 32, 0, 0, 0, 0, 1, 8},                 /* Arc A770 */
-     {2, 8, 8, 8, 8, 1, 1, 1, 1, 8}, 512},
-    {"iris-xe", 'I', {0, 1, 16, 2, 8, 8, 64, 16, 8, 64, 1, 1, 0, 1, 1, 2}, XD_ALL, 512},     /* Iris Xe */
-    {"cpu", 'C', {0, 1, 32, 2, 16, 16, 64, 8, 8, 64, 0, 0, 0, 0, 4, 4},                      /* Intel CPUs */
-     {2, 8, 8, 8, 8, 1, 1, 4, 4, 32}, 512},
-    {"i9-9980hk", 'C', {1, 2, 1, 1, 16, 16, 64, 4, 4, 64, 0, 0, 0, 0, 1, 1},                 /* Core i9-9980HK */
-     {2, 8, 8, 8, 8, 1, 1, 4, 4, 32}, 512},
-};
-enum { N_CANDS = sizeof CANDS / sizeof CANDS[0] };
+enum { TIMED_ROUNDS = 3 };
 
 /* ---- process state: devices handled, by OpenCL id (CLBlast keeps its parameters by id too) ---- */
 
@@ -131,66 +88,15 @@ clf_status clf_clblast_tune_enabled(const clf_device *dev, bool *on) {
     return CLF_OK;
 }
 
-/* ---- candidates against CLBlast's constraints (src/tuning/kernels/xgemm*.hpp) and the device ---- */
-
-typedef struct limits {
-    size_t wg, item[2];
-    unsigned long long local;
-} limits;
-
-static bool mult(size_t x, size_t d) { return d != 0 && x % d == 0; }
-
-static bool valid(const cand *c, const limits *l) {
-    const size_t *x = c->xg, *d = c->xd;
-    for (int i = 0; i < NX; i++)
-        if (x[i] == 0 && i != GEMMK && i != SA && i != SB && i != STRM && i != STRN) return false;
-    for (int i = 0; i < ND; i++)
-        if (d[i] == 0 && i != PADA && i != PADB) return false;
-    bool ok = x[GEMMK] <= 1 && mult(x[MWG], x[MDIMC] * x[VWM]) && mult(x[NWG], x[NDIMC] * x[VWN]) &&
-              mult(x[MWG], x[MDIMA] * x[VWM]) && mult(x[NWG], x[NDIMB] * x[VWN]) && mult(x[KWG], x[KWI]);
-    if (x[GEMMK] == 0)
-        ok = ok && mult(x[KWG], x[MDIMC] * x[NDIMC] / x[MDIMA]) && mult(x[KWG], x[MDIMC] * x[NDIMC] / x[NDIMB]);
-    else /* the second kernel: no local memory, K in registers */
-        ok = ok && mult(x[KREG], x[VWN]) && x[MDIMA] == x[MDIMC] && x[NDIMB] == x[NDIMC] && !x[SA] && !x[SB];
-    ok = ok && mult(d[WGD], d[KWID]) && mult(d[WGD], d[MDIMCD] * d[VWMD]) && mult(d[WGD], d[NDIMCD] * d[VWND]) &&
-         mult(d[WGD], d[MDIMAD] * d[VWMD]) && mult(d[WGD], d[NDIMBD] * d[VWND]) &&
-         mult(d[WGD], d[MDIMCD] * d[NDIMCD] / d[MDIMAD]) && mult(d[WGD], d[MDIMCD] * d[NDIMCD] / d[NDIMBD]);
-    if (!ok || c->min_indirect == 0) return false;
-    unsigned long long lx = 4ull * (x[SA] * x[KWG] * x[MWG] + x[SB] * x[KWG] * x[NWG]);
-    unsigned long long ld = 4ull * (d[WGD] * (d[WGD] + d[PADA]) + d[WGD] * (d[WGD] + d[PADB]));
-    return x[MDIMC] * x[NDIMC] <= l->wg && x[MDIMC] <= l->item[0] && x[NDIMC] <= l->item[1] &&
-           d[MDIMCD] * d[NDIMCD] <= l->wg && d[MDIMCD] <= l->item[0] && d[NDIMCD] <= l->item[1] &&
-           lx <= l->local && ld <= l->local;
-}
-
-static clf_status device_limits(const clf_device *dev, limits *l) {
-    size_t items[3] = {0, 0, 0};
-    cl_uint dims = 0;
-    cl_int err = clGetDeviceInfo(dev->id, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS, sizeof dims, &dims, NULL);
-    if (err != CL_SUCCESS)
-        return CLF_CL_ERROR(err, "CLBlast tuning: CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS of %s", dev->info.name);
-    if (dims < 2)
-        return CLF_ERROR(CLF_ERR_UNSUPPORTED, "CLBlast tuning: %s has %u work-item dimensions", dev->info.name, dims);
-    size_t *all = calloc(dims, sizeof *all);
-    if (!all) return CLF_ERROR(CLF_ERR_NO_MEMORY, "CLBlast tuning: out of host memory");
-    err = clGetDeviceInfo(dev->id, CL_DEVICE_MAX_WORK_ITEM_SIZES, dims * sizeof *all, all, NULL);
-    if (err == CL_SUCCESS) memcpy(items, all, 2 * sizeof *all);
-    free(all);
-    if (err != CL_SUCCESS)
-        return CLF_CL_ERROR(err, "CLBlast tuning: CL_DEVICE_MAX_WORK_ITEM_SIZES of %s", dev->info.name);
-    *l = (limits){dev->info.max_work_group, {items[0], items[1]}, dev->info.local_mem};
-    return CLF_OK;
-}
-
-static clf_status apply(clf_device *dev, const cand *c) {
+static clf_status apply(clf_device *dev, const clf_clblast_set *c) {
     const char *gr_name = "XGEMM_MIN_INDIRECT_SIZE";
     const struct {
         const char *kernel;
         size_t n;
         const char *const *names;
         const size_t *values;
-    } sets[] = {{"Xgemm", NX, XG_NAMES, c->xg},
-                {"XgemmDirect", ND, XD_NAMES, c->xd},
+    } sets[] = {{"Xgemm", CLF_CLBLAST_NX, clf_clblast_xgemm_names, c->xg},
+                {"XgemmDirect", CLF_CLBLAST_ND, clf_clblast_direct_names, c->xd},
                 {"GemmRoutine", 1, &gr_name, &c->min_indirect}};
     pthread_mutex_lock(&lock);
     seen *s = seen_of(dev->id);
@@ -207,18 +113,6 @@ static clf_status apply(clf_device *dev, const cand *c) {
 }
 
 /* ---- the cache file ---- */
-
-/* Changes whenever the candidate table does, so a file naming an old set is stale. */
-static uint64_t table_hash(void) {
-    uint64_t h = CLF_FNV_OFFSET;
-    for (size_t i = 0; i < N_CANDS; i++) {
-        h = clf_fnv_str(h, CANDS[i].name);
-        h = clf_fnv1a(h, CANDS[i].xg, sizeof CANDS[i].xg);
-        h = clf_fnv1a(h, CANDS[i].xd, sizeof CANDS[i].xd);
-        h = clf_fnv1a(h, &CANDS[i].min_indirect, sizeof CANDS[i].min_indirect);
-    }
-    return h;
-}
 
 void clf_clblast_tune_file(const clf_device *dev, char *out, size_t size) {
     const char *dir = clf_cache_dir();
@@ -251,29 +145,29 @@ static bool same_values(FILE *f, const char *key, size_t n, const size_t *want) 
 /* The file: "clformer-clblast-tune 1 <table hash>", "choice <name>", and for a set its values
  * ("Xgemm ...", "XgemmDirect ...", "GemmRoutine ..."), which must equal the table's. *index: -1 for
  * CLBlast's own; false for anything else (missing, malformed, stale). */
-static bool load(const char *path, const limits *l, int *index) {
+static bool load(const char *path, const clf_clblast_limits *l, int *index) {
     FILE *f = path[0] ? fopen(path, "r") : NULL;
     if (!f) return false;
     char line[512], name[64];
     unsigned long long h;
     int version;
     bool ok = fgets(line, sizeof line, f) && sscanf(line, "clformer-clblast-tune %d %16llx", &version, &h) == 2 &&
-              version == 1 && h == table_hash();
+              version == 1 && h == clf_clblast_sets_hash();
     while (ok && fgets(line, sizeof line, f) && line[0] == '#') {
     }
     ok = ok && sscanf(line, "choice %63s", name) == 1;
     *index = -2;
     if (ok && !strcmp(name, "clblast")) *index = -1;
-    for (int i = 0; ok && i < N_CANDS; i++)
-        if (!strcmp(name, CANDS[i].name)) *index = i;
+    for (int i = 0; ok && i < CLF_CLBLAST_N_SETS; i++)
+        if (!strcmp(name, clf_clblast_sets[i].name)) *index = i;
     if (!ok || *index == -2) {
         fclose(f);
         return false;
     }
     if (*index >= 0) {
-        const cand *c = &CANDS[*index];
-        ok = same_values(f, "Xgemm", NX, c->xg) && same_values(f, "XgemmDirect", ND, c->xd) &&
-             same_values(f, "GemmRoutine", 1, &c->min_indirect) && valid(c, l);
+        const clf_clblast_set *c = &clf_clblast_sets[*index];
+        ok = same_values(f, "Xgemm", CLF_CLBLAST_NX, c->xg) && same_values(f, "XgemmDirect", CLF_CLBLAST_ND, c->xd) &&
+             same_values(f, "GemmRoutine", 1, &c->min_indirect) && clf_clblast_set_fits(c, l);
     }
     fclose(f);
     return ok;
@@ -292,16 +186,16 @@ static void save(const clf_device *dev, const char *path, int index, double defa
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "w");
     if (!f) return;
-    fprintf(f, "clformer-clblast-tune 1 %016llx\n", (unsigned long long)table_hash());
+    fprintf(f, "clformer-clblast-tune 1 %016llx\n", (unsigned long long)clf_clblast_sets_hash());
     fprintf(f, "# %s: CLBlast's own %.3f ms, chosen %.3f ms on the proxies; %.0f ms measuring\n", dev->info.name,
             default_ms, chosen_ms, spent);
-    fprintf(f, "choice %s\n", index < 0 ? "clblast" : CANDS[index].name);
+    fprintf(f, "choice %s\n", index < 0 ? "clblast" : clf_clblast_sets[index].name);
     if (index >= 0) {
-        const cand *c = &CANDS[index];
+        const clf_clblast_set *c = &clf_clblast_sets[index];
         fprintf(f, "Xgemm");
-        for (int i = 0; i < NX; i++) fprintf(f, " %zu", c->xg[i]);
+        for (int i = 0; i < CLF_CLBLAST_NX; i++) fprintf(f, " %zu", c->xg[i]);
         fprintf(f, "\nXgemmDirect");
-        for (int i = 0; i < ND; i++) fprintf(f, " %zu", c->xd[i]);
+        for (int i = 0; i < CLF_CLBLAST_ND; i++) fprintf(f, " %zu", c->xd[i]);
         fprintf(f, "\nGemmRoutine %zu\n", c->min_indirect);
     }
     bool ok = fclose(f) == 0;
@@ -517,25 +411,25 @@ static int order(const clf_device *dev, int *idx) {
                                                                                            : '?';
     int n = 0;
     for (int pass = 0; pass < 2; pass++)
-        for (int i = 0; i < N_CANDS; i++)
-            if ((CANDS[i].family == fam) == (pass == 0)) idx[n++] = i;
+        for (int i = 0; i < CLF_CLBLAST_N_SETS; i++)
+            if ((clf_clblast_sets[i].family == fam) == (pass == 0)) idx[n++] = i;
     return n;
 }
 
 /* CLBlast's own set first: its first run (CLBlast's build, paid untuned too) outside the budget, the
  * rest inside; then the others while the budget is likely to hold one more (a build and its runs cost
  * about what the costliest so far did); then the fastest that passes the check. */
-static clf_status measure(clf_device *dev, const limits *l, const char *path) {
+static clf_status measure(clf_device *dev, const clf_clblast_limits *l, const char *path) {
     double t_start = clf_now_ms();
     pthread_mutex_lock(&lock);
     double budget = budget_ms;
-    int most = max_cands > 0 ? max_cands : N_CANDS;
+    int most = max_cands > 0 ? max_cands : CLF_CLBLAST_N_SETS;
     pthread_mutex_unlock(&lock);
     bench bb = {0};
     check cs[N_CHECKS];
     memset(cs, 0, sizeof cs);
-    double score[N_CANDS], def = INFINITY, deadline;
-    int idx[N_CANDS], n = order(dev, idx), tried = 0, skipped = 0, failed = 0, chosen = -1, best_ok = -1;
+    double score[CLF_CLBLAST_N_SETS], def = INFINITY, deadline;
+    int idx[CLF_CLBLAST_N_SETS], n = order(dev, idx), tried = 0, skipped = 0, failed = 0, chosen = -1, best_ok = -1;
     bool broken, overridden = false;
     clf_status st = bench_init(dev, &bb);
     for (int i = 0; st == CLF_OK && i < N_PROXIES; i++) st = run_proxy(dev, &bb, i);
@@ -547,10 +441,10 @@ static clf_status measure(clf_device *dev, const limits *l, const char *path) {
     if (st == CLF_OK && broken)
         st = CLF_ERROR(CLF_ERR_OPENCL, "CLBlast SGEMM with its own parameters fails on %s", dev->info.name);
     tried++;
-    for (int i = 0; i < N_CANDS; i++) score[i] = INFINITY;
+    for (int i = 0; i < CLF_CLBLAST_N_SETS; i++) score[i] = INFINITY;
     for (int j = 0, attempts = 0; st == CLF_OK && j < n && attempts < most; j++) {
         int i = idx[j];
-        if (!valid(&CANDS[i], l)) {
+        if (!clf_clblast_set_fits(&clf_clblast_sets[i], l)) {
             skipped++;
             continue;
         }
@@ -558,13 +452,13 @@ static clf_status measure(clf_device *dev, const limits *l, const char *path) {
         if (t0 + est >= deadline) break; /* the next build would likely overrun the budget */
         attempts++;
         overridden = true;
-        if (apply(dev, &CANDS[i]) != CLF_OK) { /* e.g. another CLBlast version's parameter names */
+        if (apply(dev, &clf_clblast_sets[i]) != CLF_OK) { /* e.g. another CLBlast version's parameter names */
             clf_error_clear();
             failed++;
             continue;
         }
         double best = def;
-        for (int k = 0; k < N_CANDS; k++)
+        for (int k = 0; k < CLF_CLBLAST_N_SETS; k++)
             if (score[k] < best) best = score[k];
         st = time_set(dev, &bb, 3 * best, deadline, &score[i], &broken);
         if (clf_now_ms() - t0 > est) est = clf_now_ms() - t0;
@@ -575,11 +469,11 @@ static clf_status measure(clf_device *dev, const limits *l, const char *path) {
     if (st == CLF_OK && overridden) st = check_init(dev, cs);
     while (st == CLF_OK && overridden) {
         int pick = -1;
-        for (int i = 0; i < N_CANDS; i++)
+        for (int i = 0; i < CLF_CLBLAST_N_SETS; i++)
             if (isfinite(score[i]) && (pick < 0 || score[i] < score[pick])) pick = i;
         if (pick < 0) break;
         double err = INFINITY;
-        st = apply(dev, &CANDS[pick]);
+        st = apply(dev, &clf_clblast_sets[pick]);
         if (st == CLF_OK) st = check_run(dev, cs, &err);
         if (st == CLF_OK && err <= 1e-5) {
             best_ok = pick;
@@ -613,7 +507,7 @@ static clf_status measure(clf_device *dev, const limits *l, const char *path) {
     stats.proxy_flops = 0;
     for (int i = 0; bb.p && i < N_PROXIES; i++)
         stats.proxy_flops += 2.0 * (double)bb.p[i].m * (double)bb.p[i].n * (double)bb.p[i].k;
-    snprintf(stats.choice, sizeof stats.choice, "%s", chosen >= 0 ? CANDS[chosen].name : "clblast");
+    snprintf(stats.choice, sizeof stats.choice, "%s", chosen >= 0 ? clf_clblast_sets[chosen].name : "clblast");
     pthread_mutex_unlock(&lock);
     return st;
 }
@@ -633,17 +527,17 @@ clf_status clf_clblast_tune(clf_device *dev) {
     s->done = true; /* at once: a second thread runs CLBlast as it is meanwhile */
     pthread_mutex_unlock(&lock);
     if (done || !on) return CLF_OK;
-    limits l;
-    st = device_limits(dev, &l);
+    clf_clblast_limits l;
+    st = clf_clblast_device_limits(dev, &l);
     if (st != CLF_OK) return st;
     char path[4400];
     clf_clblast_tune_file(dev, path, sizeof path);
     int index;
     if (load(path, &l, &index)) {
-        if (index >= 0) st = apply(dev, &CANDS[index]);
+        if (index >= 0) st = apply(dev, &clf_clblast_sets[index]);
         pthread_mutex_lock(&lock);
         stats.loaded++;
-        snprintf(stats.choice, sizeof stats.choice, "%s", index >= 0 ? CANDS[index].name : "clblast");
+        snprintf(stats.choice, sizeof stats.choice, "%s", index >= 0 ? clf_clblast_sets[index].name : "clblast");
         pthread_mutex_unlock(&lock);
         return st;
     }
