@@ -12,6 +12,7 @@
 
 #include "clformer/program.h"
 #include "device_internal.h"
+#include "gemm_check.h"
 #include "gemm_clblast_sets.h"
 #include "host_util.h"
 
@@ -264,120 +265,26 @@ static clf_status time_set(clf_device *dev, const bench *bb, double give_up_ms, 
 /* ---- the check: awkward products (the indirect path, a tiny direct one, a strided batch) against a
  * float64 host GEMM over all of C, padding included ---- */
 
-typedef struct check {
-    bool ta, tb;
-    size_t m, n, k, batch, pad;
-    float alpha, beta;
-    size_t na, nb, nc;
-    float *a, *b, *c0;
-    double *ref;
-    cl_mem da, db, dc;
-} check;
-
-static const check CHECKS[] = {
+static const clf_gemm_check_case CHECKS[] = {
     {.ta = false, .tb = false, .m = 521, .n = 263, .k = 1031, .batch = 1, .pad = 3, .alpha = 0.75f, .beta = -0.5f},
     {.ta = true, .tb = false, .m = 33, .n = 7, .k = 13, .batch = 1, .pad = 1, .alpha = 1.0f, .beta = 0.0f},
     {.ta = false, .tb = true, .m = 19, .n = 37, .k = 23, .batch = 3, .pad = 2, .alpha = -1.5f, .beta = 0.5f},
 };
-enum { N_CHECKS = sizeof CHECKS / sizeof CHECKS[0] };
 
-static size_t lda_of(const check *c) { return (c->ta ? c->m : c->k) + c->pad; }
-static size_t ldb_of(const check *c) { return (c->tb ? c->k : c->n) + c->pad; }
-static size_t ldc_of(const check *c) { return c->n + c->pad; }
-
-static void check_free(clf_device *dev, check *cs) {
-    for (int i = 0; i < N_CHECKS; i++) {
-        free(cs[i].a);
-        free(cs[i].b);
-        free(cs[i].c0);
-        free(cs[i].ref);
-        clf_buffer_release(dev, cs[i].da);
-        clf_buffer_release(dev, cs[i].db);
-        clf_buffer_release(dev, cs[i].dc);
-    }
-}
-
-static clf_status check_init(clf_device *dev, check *cs) {
-    uint32_t x = 2463534242u;
-    clf_status st = CLF_OK;
-    for (int t = 0; t < N_CHECKS; t++) {
-        check *c = &cs[t];
-        *c = CHECKS[t];
-        size_t lda = lda_of(c), ldb = ldb_of(c), ldc = ldc_of(c);
-        c->na = (c->ta ? c->k : c->m) * lda * c->batch;
-        c->nb = (c->tb ? c->n : c->k) * ldb * c->batch;
-        c->nc = c->m * ldc * c->batch;
-        c->a = malloc(c->na * sizeof *c->a);
-        c->b = malloc(c->nb * sizeof *c->b);
-        c->c0 = malloc(c->nc * sizeof *c->c0);
-        c->ref = malloc(c->nc * sizeof *c->ref);
-        if (!c->a || !c->b || !c->c0 || !c->ref)
-            return CLF_ERROR(CLF_ERR_NO_MEMORY, "CLBlast tuning: out of host memory");
-        float *all[] = {c->a, c->b, c->c0};
-        size_t lens[] = {c->na, c->nb, c->nc};
-        for (int j = 0; j < 3; j++)
-            for (size_t i = 0; i < lens[j]; i++) {
-                x ^= x << 13, x ^= x >> 17, x ^= x << 5;
-                all[j][i] = (float)(x >> 8) / 16777216.0f - 0.5f;
-            }
-        for (size_t e = 0; e < c->batch; e++)
-            for (size_t i = 0; i < c->m; i++)
-                for (size_t j = 0; j < ldc; j++) {
-                    size_t at = e * c->m * ldc + i * ldc + j;
-                    c->ref[at] = c->c0[at]; /* padding stays */
-                    if (j >= c->n) continue;
-                    const float *a = c->a + e * c->na / c->batch, *b = c->b + e * c->nb / c->batch;
-                    double acc = 0;
-                    for (size_t k = 0; k < c->k; k++)
-                        acc += (double)(c->ta ? a[k * lda + i] : a[i * lda + k]) *
-                               (double)(c->tb ? b[j * ldb + k] : b[k * ldb + j]);
-                    c->ref[at] = c->alpha * acc + (c->beta != 0.0f ? c->beta * (double)c->c0[at] : 0.0);
-                    if (c->beta == 0.0f) c->c0[at] = NAN; /* C must not be read */
-                }
-        st = clf_buffer_alloc(dev, c->na * sizeof(float), "CLBlast tuning check a", &c->da);
-        if (st == CLF_OK) st = clf_buffer_alloc(dev, c->nb * sizeof(float), "CLBlast tuning check b", &c->db);
-        if (st == CLF_OK) st = clf_buffer_alloc(dev, c->nc * sizeof(float), "CLBlast tuning check c", &c->dc);
-        if (st == CLF_OK) st = clf_buffer_write(dev, c->da, 0, c->na * sizeof(float), c->a);
-        if (st == CLF_OK) st = clf_buffer_write(dev, c->db, 0, c->nb * sizeof(float), c->b);
-        if (st != CLF_OK) return clf_error_context(st, "CLBlast tuning check");
-    }
-    return CLF_OK;
+static clf_status run_untuned(clf_device *dev, const clf_gemm_shape *s, void *ctx) {
+    (void)ctx;
+    return clf_gemm_clblast_untuned(dev, s);
 }
 
 /* Relative norm error of the applied set, worst over the checks; INFINITY when it failed to run. */
-static clf_status check_run(clf_device *dev, check *cs, double *worst) {
+static clf_status check_set(clf_device *dev, double *worst) {
     *worst = 0;
-    for (int t = 0; t < N_CHECKS; t++) {
-        check *c = &cs[t];
-        float *got = malloc(c->nc * sizeof *got);
-        if (!got) return CLF_ERROR(CLF_ERR_NO_MEMORY, "CLBlast tuning: out of host memory");
-        size_t per_c = c->nc / c->batch;
-        clf_gemm_shape s = {.g = {.trans_a = c->ta, .trans_b = c->tb, .m = c->m, .n = c->n, .k = c->k,
-                                  .alpha = c->alpha, .beta = c->beta, .a = c->da, .b = c->db, .c = c->dc,
-                                  .batch = c->batch, .stride_a = c->na / c->batch, .stride_b = c->nb / c->batch,
-                                  .stride_c = per_c},
-                            .batch = c->batch, .lda = lda_of(c), .ldb = ldb_of(c), .ldc = ldc_of(c)};
-        clf_status st = clf_buffer_write(dev, c->dc, 0, c->nc * sizeof(float), c->c0);
-        if (st != CLF_OK) {
-            free(got);
-            return clf_error_context(st, "CLBlast tuning check");
-        }
-        st = clf_gemm_clblast_untuned(dev, &s);
-        if (st == CLF_OK) st = clf_buffer_read(dev, c->dc, 0, c->nc * sizeof(float), got);
-        double num = 0, den = 0;
-        for (size_t i = 0; st == CLF_OK && i < c->nc; i++) {
-            double d = got[i] - c->ref[i];
-            num += d * d;
-            den += c->ref[i] * c->ref[i];
-        }
-        free(got);
-        double e = st == CLF_OK ? sqrt(num / den) : INFINITY;
-        if (st != CLF_OK) {
-            clf_error_clear();
-            st = clf_device_finish(dev);
-            if (st != CLF_OK) return clf_error_context(st, "CLBlast tuning check");
-        }
-        if (!(e <= *worst)) *worst = e == e ? e : INFINITY;
+    for (size_t t = 0; t < sizeof CHECKS / sizeof CHECKS[0]; t++) {
+        double e;
+        bool failed;
+        clf_status st = clf_gemm_check(dev, &CHECKS[t], run_untuned, NULL, &e, &failed);
+        if (st != CLF_OK) return clf_error_context(st, "CLBlast tuning check");
+        if (!(e <= *worst)) *worst = e;
     }
     return CLF_OK;
 }
@@ -426,8 +333,6 @@ static clf_status measure(clf_device *dev, const clf_clblast_limits *l, const ch
     int most = max_cands > 0 ? max_cands : CLF_CLBLAST_N_SETS;
     pthread_mutex_unlock(&lock);
     bench bb = {0};
-    check cs[N_CHECKS];
-    memset(cs, 0, sizeof cs);
     double score[CLF_CLBLAST_N_SETS], def = INFINITY, deadline;
     int idx[CLF_CLBLAST_N_SETS], n = order(dev, idx), tried = 0, skipped = 0, failed = 0, chosen = -1, best_ok = -1;
     bool broken, overridden = false;
@@ -466,7 +371,6 @@ static clf_status measure(clf_device *dev, const clf_clblast_limits *l, const ch
         if (broken) failed++;
     }
     /* the fastest set that reproduces the host reference; the sets were timed, not yet checked */
-    if (st == CLF_OK && overridden) st = check_init(dev, cs);
     while (st == CLF_OK && overridden) {
         int pick = -1;
         for (int i = 0; i < CLF_CLBLAST_N_SETS; i++)
@@ -474,7 +378,7 @@ static clf_status measure(clf_device *dev, const clf_clblast_limits *l, const ch
         if (pick < 0) break;
         double err = INFINITY;
         st = apply(dev, &clf_clblast_sets[pick]);
-        if (st == CLF_OK) st = check_run(dev, cs, &err);
+        if (st == CLF_OK) st = check_set(dev, &err);
         if (st == CLF_OK && err <= 1e-5) {
             best_ok = pick;
             break;
@@ -491,7 +395,6 @@ static clf_status measure(clf_device *dev, const clf_clblast_limits *l, const ch
                        dev->info.name);
     double spent = clf_now_ms() - t_built, total = clf_now_ms() - t_start;
     if (st == CLF_OK || none_ok) save(dev, path, chosen, def, chosen >= 0 ? score[chosen] : def, total);
-    check_free(dev, cs);
     clf_buffer_release(dev, bb.a);
     clf_buffer_release(dev, bb.b);
     clf_buffer_release(dev, bb.c);

@@ -12,6 +12,7 @@
 
 #include "clformer/program.h"
 #include "device_internal.h"
+#include "gemm_check.h"
 #include "gemm_clblast_tune.h"
 #include "gemm_internal.h"
 #include "program_sources.h"
@@ -188,62 +189,16 @@ size_t clf_gemm_forced_splits(const clf_device *dev) { return dev->gemm ? dev->g
 
 /* ---- self-check: a small awkward product in three transposes against a float64 host GEMM ---- */
 
-static double ref_elem(const float *x, size_t ld, bool trans, size_t r, size_t c) {
-    return trans ? x[c * ld + r] : x[r * ld + c];
+/* The self-check's runner: the variant as is; the split variant in 3 parts, so that its sum is checked. */
+static clf_status run_checked_variant(clf_device *dev, const clf_gemm_shape *s, void *ctx) {
+    clf_gemm_shape split = *s;
+    split.splits = 3;
+    return clf_gemm_run_variant(dev, &split, *(const clf_gemm_variant *)ctx);
 }
 
 static clf_status self_check_one(clf_device *dev, clf_gemm_variant v, bool ta, bool tb, double *err) {
-    enum { M = 19, N = 37, K = 23, B = 2, PAD = 3 };
-    size_t lda = (ta ? M : K) + PAD, ldb = (tb ? K : N) + PAD, ldc = N + PAD;
-    size_t sa = (ta ? K : M) * lda, sb = (tb ? N : K) * ldb, sc = M * ldc;
-    float a[B * (K + PAD) * (M + PAD)], b[B * (K + PAD) * (N + PAD)], c[B * M * (N + PAD)];
-    uint32_t x = 12345;
-    float *all[] = {a, b, c};
-    size_t lens[] = {B * sa, B * sb, B * sc};
-    for (int t = 0; t < 3; t++)
-        for (size_t i = 0; i < lens[t]; i++) {
-            x = x * 1664525u + 1013904223u;
-            all[t][i] = (float)(x >> 8) / 16777216.0f - 0.5f;
-        }
-    float alpha = ta ? -1.5f : tb ? 0.75f : 1.0f, beta = ta ? 0.5f : tb ? -1.0f : 0.0f;
-    if (beta == 0.0f) /* C's matrices must not be read: NaN there; the padding must stay as it is */
-        for (size_t i = 0; i < B * M; i++)
-            for (size_t j = 0; j < N; j++) c[i * ldc + j] = NAN;
-    cl_mem da = NULL, db = NULL, dc = NULL;
-    clf_status st = clf_buffer_alloc(dev, sizeof a, "gemm self-check a", &da);
-    if (st == CLF_OK) st = clf_buffer_alloc(dev, sizeof b, "gemm self-check b", &db);
-    if (st == CLF_OK) st = clf_buffer_alloc(dev, sizeof c, "gemm self-check c", &dc);
-    if (st == CLF_OK) st = clf_buffer_write(dev, da, 0, lens[0] * sizeof(float), a);
-    if (st == CLF_OK) st = clf_buffer_write(dev, db, 0, lens[1] * sizeof(float), b);
-    if (st == CLF_OK) st = clf_buffer_write(dev, dc, 0, lens[2] * sizeof(float), c);
-    clf_gemm_shape s = {.g = {.trans_a = ta, .trans_b = tb, .m = M, .n = N, .k = K, .alpha = alpha,
-                              .beta = beta, .a = da, .lda = lda, .b = db, .ldb = ldb, .c = dc, .ldc = ldc,
-                              .batch = B, .stride_a = sa, .stride_b = sb, .stride_c = sc},
-                        .batch = B, .lda = lda, .ldb = ldb, .ldc = ldc, .splits = 3};
-    float got[B * M * (N + PAD)];
-    if (st == CLF_OK) st = clf_gemm_run_variant(dev, &s, v);
-    if (st == CLF_OK) st = clf_buffer_read(dev, dc, 0, sizeof got, got);
-    double num = 0, den = 0;
-    for (size_t e = 0; st == CLF_OK && e < B; e++)
-        for (size_t i = 0; i < M; i++)
-            for (size_t j = 0; j < ldc; j++) {
-                double want = c[e * sc + i * ldc + j];
-                if (j < N) {
-                    double acc = 0;
-                    for (size_t kk = 0; kk < K; kk++)
-                        acc += ref_elem(a + e * sa, lda, ta, i, kk) * ref_elem(b + e * sb, ldb, tb, kk, j);
-                    want = alpha * acc + (beta != 0.0f ? beta * want : 0.0);
-                }
-                double d = got[e * sc + i * ldc + j] - want;
-                num += d * d;
-                den += want * want;
-            }
-    *err = st == CLF_OK ? sqrt(num / den) : INFINITY;
-    if (*err != *err) *err = INFINITY;
-    clf_buffer_release(dev, da);
-    clf_buffer_release(dev, db);
-    clf_buffer_release(dev, dc);
-    return st;
+    clf_gemm_check_case c = {ta, tb, 19, 37, 23, 2, 3, ta ? -1.5f : tb ? 0.75f : 1.0f, ta ? 0.5f : tb ? -1.0f : 0.0f};
+    return clf_gemm_check(dev, &c, run_checked_variant, &v, err, NULL);
 }
 
 /* Runs the check once per variant and device; false (with the reason in *why) when it failed. */
